@@ -1,0 +1,181 @@
+#include "agent/agent.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+namespace wac::agent {
+
+using model::Kind;
+
+Agent::Agent(boost::asio::io_context& io, AgentOptions opts, nft::Backend& backend)
+    : io_(io),
+      opts_(std::move(opts)),
+      calc_(opts_.calc),
+      syncer_(backend),
+      retry_timer_(io),
+      retry_delay_(opts_.retry_min) {
+  report_.node_name = opts_.calc.node_name;
+}
+
+void Agent::store(const model::Resource& r) {
+  resources_[r.key] = r;
+  std::visit(
+      [&](const auto& body) {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, model::Namespace>) calc_.upsert_namespace(body);
+        else if constexpr (std::is_same_v<T, model::Endpoint>) calc_.upsert_endpoint(body);
+        else if constexpr (std::is_same_v<T, model::NetworkSet>) calc_.upsert_network_set(body);
+        else if constexpr (std::is_same_v<T, model::Policy>) calc_.upsert_policy(r.key, body);
+      },
+      r.body);
+}
+
+void Agent::erase(const model::Key& key) {
+  if (!resources_.erase(key)) return;
+  switch (key.kind) {
+    case Kind::Namespace: calc_.remove_namespace(key.name); break;
+    case Kind::WorkloadEndpoint: calc_.remove_endpoint(key.ns, key.name); break;
+    case Kind::NetworkSet:
+    case Kind::GlobalNetworkSet: calc_.remove_network_set(key.ns, key.name); break;
+    case Kind::NetworkPolicy:
+    case Kind::GlobalNetworkPolicy:
+    case Kind::K8sNetworkPolicy: calc_.remove_policy(key); break;
+    default: break;
+  }
+}
+
+void Agent::preload(std::vector<model::Resource> resources) {
+  for (const auto& r : resources) store(r);
+  calc_.recompute();
+  spdlog::info("agent: loaded {} resources from the state file", resources.size());
+}
+
+void Agent::start() {
+  boost::asio::post(io_, [this] { run_sync(); });
+}
+
+// Every change is answered after the sync that programs it, so a client that
+// gets OK can rely on the kernel enforcing it.
+void Agent::changed(Done done) {
+  calc_.recompute();
+  if (on_change) on_change(resources_);
+  waiting_.push_back(std::move(done));
+  if (sync_posted_) return;
+  sync_posted_ = true;
+  boost::asio::post(io_, [this] { run_sync(); });  // coalesces changes queued meanwhile
+}
+
+void Agent::apply(std::vector<model::Resource> resources, Done done) {
+  boost::asio::post(io_, [this, resources = std::move(resources), done = std::move(done)]() mutable {
+    for (const auto& r : resources) store(r);
+    changed(std::move(done));
+  });
+}
+
+void Agent::remove(std::vector<model::Key> keys, Done done) {
+  boost::asio::post(io_, [this, keys = std::move(keys), done = std::move(done)]() mutable {
+    std::string missing;
+    for (const auto& k : keys)
+      if (!resources_.count(k)) missing += (missing.empty() ? "" : ", ") + k.str();
+    if (!missing.empty()) {  // all or nothing
+      done({ApiError::Code::NotFound, "not found: " + missing});
+      return;
+    }
+    for (const auto& k : keys) erase(k);
+    changed(std::move(done));
+  });
+}
+
+void Agent::replace_all(std::vector<model::Resource> resources, uint64_t revision, Done done) {
+  boost::asio::post(io_, [this, resources = std::move(resources), revision, done = std::move(done)]() mutable {
+    if (revision < revision_) {
+      done({ApiError::Code::FailedPrecondition, "stale snapshot: revision " + std::to_string(revision) +
+                                                    " is older than the current revision " +
+                                                    std::to_string(revision_)});
+      return;
+    }
+    std::map<model::Key, const model::Resource*> wanted;
+    for (const auto& r : resources) wanted[r.key] = &r;
+    std::vector<model::Key> gone;
+    for (const auto& [key, r] : resources_)
+      if (!wanted.count(key)) gone.push_back(key);
+    for (const auto& key : gone) erase(key);
+    for (const auto& [key, r] : wanted) {
+      auto it = resources_.find(key);
+      if (it == resources_.end() || !(it->second.body == r->body)) store(*r);
+      else it->second.source = r->source;
+    }
+    revision_ = revision;
+    report_.revision = revision;
+    changed(std::move(done));
+  });
+}
+
+void Agent::list(std::optional<model::Kind> kind, std::string ns, std::string name,
+                 std::function<void(std::vector<model::Resource>)> done) {
+  boost::asio::post(io_, [this, kind, ns = std::move(ns), name = std::move(name), done = std::move(done)] {
+    std::vector<model::Resource> out;
+    for (const auto& [key, r] : resources_) {
+      if (kind && key.kind != *kind) continue;
+      if (!ns.empty() && key.ns != ns) continue;
+      if (!name.empty() && key.name != name) continue;
+      out.push_back(r);
+    }
+    done(std::move(out));
+  });
+}
+
+void Agent::status(std::function<void(StatusReport)> done) {
+  boost::asio::post(io_, [this, done = std::move(done)] {
+    StatusReport r = report_;
+    r.counts.clear();
+    for (const auto& [key, res] : resources_) ++r.counts[model::kind_name(key.kind)];
+    r.local_endpoints = calc_.local_endpoint_count();
+    r.chains = calc_.desired().chains.size();
+    r.sets = calc_.desired().sets.size();
+    r.elements = 0;
+    for (const auto& [name, s] : calc_.desired().sets) r.elements += s.elements.size();
+    done(std::move(r));
+  });
+}
+
+void Agent::record(const SyncResult& r) {
+  ++report_.syncs;
+  report_.last_sync_ok = r.status.ok();
+  report_.last_sync_error = r.status.ok() ? "" : r.status.message();
+  report_.last_sync_duration = r.duration;
+  report_.last_sync_time = std::chrono::system_clock::now();
+  if (r.status.ok()) {
+    spdlog::debug("dataplane: {} sync, {} operations, {} us", path_name(r.path), r.operations, r.duration.count());
+    return;
+  }
+  ++report_.sync_errors;
+  report_.dataplane_errors.insert(report_.dataplane_errors.begin(), r.status.message());
+  if (report_.dataplane_errors.size() > 10) report_.dataplane_errors.pop_back();
+  spdlog::error("dataplane: sync failed: {}", r.status.message());
+}
+
+void Agent::run_sync() {
+  sync_posted_ = false;
+  SyncResult r = syncer_.sync(calc_.desired());
+  if (r.path != SyncResult::Path::Nothing) record(r);
+  ApiError answer;
+  if (!r.status.ok()) answer.message = "applied; the dataplane sync failed and will be retried: " + r.status.message();
+  for (auto& done : std::exchange(waiting_, {})) done(answer);
+  if (r.status.ok()) {
+    retry_delay_ = opts_.retry_min;
+    return;
+  }
+  schedule_retry();
+}
+
+void Agent::schedule_retry() {
+  retry_timer_.expires_after(retry_delay_);
+  retry_delay_ = std::min(retry_delay_ * 2, opts_.retry_max);
+  retry_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec && syncer_.needs_full_sync()) run_sync();
+  });
+}
+
+}  // namespace wac::agent

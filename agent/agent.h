@@ -1,0 +1,70 @@
+// The agent: owns the model store and the calculation on one Asio thread,
+// implements the API's Service, and keeps the kernel in sync.
+#pragma once
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "agent/calc.h"
+#include "agent/service.h"
+#include "agent/syncer.h"
+#include "nft/backend.h"
+
+namespace wac::agent {
+
+struct AgentOptions {
+  CalcConfig calc;
+  std::string state_file;  // resources persisted here (empty: not persisted)
+  std::chrono::milliseconds retry_min{500};
+  std::chrono::milliseconds retry_max{30000};
+};
+
+class Agent : public Service {
+ public:
+  Agent(boost::asio::io_context& io, AgentOptions opts, nft::Backend& backend);
+
+  // Loads resources (from the state file, through the caller's translation)
+  // before the first sync, so a restart reconciles to the last known state
+  // instead of an empty one.  Call before start().
+  void preload(std::vector<model::Resource> resources);
+  // First (full) sync: reads the kernel table and reconciles.
+  void start();
+
+  void apply(std::vector<model::Resource> resources, Done done) override;
+  void remove(std::vector<model::Key> keys, Done done) override;
+  void replace_all(std::vector<model::Resource> resources, uint64_t revision, Done done) override;
+  void list(std::optional<model::Kind> kind, std::string ns, std::string name,
+            std::function<void(std::vector<model::Resource>)> done) override;
+  void status(std::function<void(StatusReport)> done) override;
+
+  // Called on the agent thread after every accepted change (for persistence).
+  std::function<void(const std::map<model::Key, model::Resource>&)> on_change;
+  // For `explain` and tests; call on the agent thread.
+  Calculator& calculator() { return calc_; }
+  boost::asio::io_context& io() { return io_; }
+
+ private:
+  void store(const model::Resource& r);
+  void erase(const model::Key& key);
+  void changed(Done done);
+  void run_sync();
+  void schedule_retry();
+  void record(const SyncResult& r);
+
+  boost::asio::io_context& io_;
+  AgentOptions opts_;
+  Calculator calc_;
+  Syncer syncer_;
+  std::map<model::Key, model::Resource> resources_;
+  uint64_t revision_ = 0;
+  std::vector<Done> waiting_;  // answered after the next sync
+  bool sync_posted_ = false;
+  boost::asio::steady_timer retry_timer_;
+  std::chrono::milliseconds retry_delay_;
+  StatusReport report_;
+};
+
+}  // namespace wac::agent

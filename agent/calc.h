@@ -1,0 +1,125 @@
+// The calculation: from the model (namespaces, endpoints, network sets,
+// policies) to the desired nftables state of this node.
+//
+// Only endpoints on this node get chains; endpoints and network sets of the
+// whole cluster feed the selector sets that rules reference.  Only policies
+// that apply to at least one local endpoint are rendered, and only the
+// selector sets those policies use are kept.  Changes are incremental: an
+// endpoint elsewhere in the cluster touches only the elements of the sets
+// whose selectors match it.
+#pragma once
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "agent/cidr_set.h"
+#include "agent/element_table.h"
+#include "agent/model.h"
+#include "agent/selector.h"
+#include "nft/ruleset.h"
+
+namespace wac::agent {
+
+struct CalcConfig {
+  std::string node_name;
+  std::vector<std::string> iface_prefixes{"cali"};
+  // Mark bit a policy sets on Allow/Pass before returning to the pod chain.
+  uint32_t verdict_mark = 0x10000;
+  // What happens to pod -> host traffic after the pod's egress policy.
+  bool endpoint_to_host_allow = true;
+};
+
+struct DesiredSet {
+  nft::SetDecl decl;
+  ElementTable elements;
+  // Elements programmed by someone else (the DNS tap, with kernel timeouts):
+  // the syncer creates the set but never diffs its elements.
+  bool external_elements = false;
+};
+
+struct DesiredState {
+  std::map<std::string, nft::Chain> chains;
+  std::map<std::string, DesiredSet> sets;
+};
+
+// Which policies apply to a local endpoint, in evaluation order.
+struct EndpointPolicies {
+  std::vector<model::Key> ingress;
+  std::vector<model::Key> egress;
+};
+
+class Calculator {
+ public:
+  explicit Calculator(CalcConfig cfg);
+  ~Calculator();
+
+  void upsert_namespace(const model::Namespace& ns);
+  void remove_namespace(const std::string& name);
+  void upsert_endpoint(const model::Endpoint& ep);
+  void remove_endpoint(const std::string& ns, const std::string& name);
+  void upsert_network_set(const model::NetworkSet& set);
+  void remove_network_set(const std::string& ns, const std::string& name);
+  void upsert_policy(const model::Key& key, const model::Policy& p);
+  void remove_policy(const model::Key& key);
+
+  // Brings desired() up to date after a batch of the calls above.
+  void recompute();
+  DesiredState& desired() { return desired_; }
+  const CalcConfig& config() const { return cfg_; }
+
+  // Introspection for status and `wacctl explain`.
+  size_t local_endpoint_count() const { return local_.size(); }
+  size_t active_policy_count() const;
+  size_t selector_set_count() const { return ipsets_.size(); }
+  std::optional<EndpointPolicies> policies_for(const std::string& ns, const std::string& name) const;
+  const model::Policy* policy(const model::Key& key) const;
+  // Domain patterns referenced by rendered rules -> their set names (v4, v6).
+  const std::map<std::string, std::pair<std::string, std::string>>& domain_sets() const { return domain_names_; }
+
+ private:
+  struct Source;
+  struct IpSet;
+  struct PolicyState;
+  struct LocalEndpoint;
+
+  void install_static_objects();
+  void relabel(Source& src);
+  void add_source(const std::string& id, Source src);
+  void drop_source(const std::string& id);
+  void join_ipsets(const Source& src);
+  void leave_ipsets(const Source& src);
+  void add_members(IpSet& set, const Source& src);
+  void remove_members(IpSet& set, const Source& src);
+
+  std::string acquire_ipset(const selector::Selector& sel, Family f, std::vector<std::string>& held);
+  void release_ipsets(std::vector<std::string>& held);
+  std::string acquire_domain_set(const std::string& domain, Family f, std::vector<std::string>& held);
+  selector::Selector rule_selector(const std::string& sel, const std::string& ns_sel, const std::string& policy_ns) const;
+
+  void match_policy_to_endpoints(PolicyState& p, const model::Key& key);
+  void match_endpoint_to_policies(const std::string& ep_key);
+  void render_policy(const model::Key& key, PolicyState& p);
+  void unrender_policy(PolicyState& p);
+  void render_endpoint(LocalEndpoint& le);
+  void unrender_endpoint(const model::Endpoint& ep);
+  std::vector<model::Key> ordered_policies(const std::string& ep_key, model::Direction d) const;
+
+  CalcConfig cfg_;
+  DesiredState desired_;
+  std::map<std::string, model::Namespace> namespaces_;
+  std::map<std::string, std::unique_ptr<Source>> sources_;  // "ep:ns/name", "set:ns/name"
+  std::map<std::string, std::set<std::string>> sources_by_ns_;
+  std::unordered_map<std::string, std::unique_ptr<IpSet>> ipsets_;  // by nft set name
+  std::map<std::string, int> domain_refs_;                          // by nft set name
+  std::map<std::string, std::pair<std::string, std::string>> domain_names_;
+  std::map<model::Key, std::unique_ptr<PolicyState>> policies_;
+  std::map<std::string, std::unique_ptr<LocalEndpoint>> local_;  // "ns/name"
+  std::set<model::Key> dirty_policies_;
+  std::set<model::Key> removed_policies_;
+  std::set<std::string> dirty_endpoints_;
+};
+
+}  // namespace wac::agent

@@ -1,0 +1,32 @@
+// Policy rules -> nftables rule text.  Pure functions: the caller supplies
+// the names of the sets that selectors and domains resolve to.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "agent/model.h"
+#include "netlink/ip.h"
+
+namespace wac::agent {
+
+struct RuleContext {
+  // Name of the nft set holding the addresses an entity selector matches
+  // (scoped to the policy's namespace by the caller), for one family.
+  std::function<std::string(const std::string& selector, const std::string& namespace_selector,
+                            Family family)>
+      selector_set;
+  // Name of the nft set holding addresses learned for a domain pattern.
+  std::function<std::string(const std::string& domain, Family family)> domain_set;
+  uint32_t verdict_mark = 0;  // set by Allow/Pass before returning to the pod chain
+  std::string policy_label;   // for comments: "gnp allow-db"
+};
+
+// Up to two nft rules (IPv4, IPv6) for one Calico rule; none when the rule
+// cannot match any family (e.g. ipVersion 6 with only IPv4 nets).
+std::vector<std::string> render_rule(const model::Rule& rule, model::Direction dir, size_t index,
+                                     const RuleContext& ctx);
+
+std::string protocol_name(uint8_t proto);  // "tcp", "udp", "icmp", "ipv6-icmp", "sctp", or the number
+
+}  // namespace wac::agent

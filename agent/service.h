@@ -1,0 +1,56 @@
+// What the API layer asks of the agent.  api/ translates and validates
+// requests into model resources, then calls these; the agent applies them
+// on its own thread and answers through the callback (from that thread).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/model.h"
+#include "netlink/status.h"
+
+namespace wac::agent {
+
+struct StatusReport {
+  std::string node_name;
+  uint64_t revision = 0;  // last replace-all revision accepted (0 = none)
+  std::map<std::string, uint64_t> counts;  // resources by kind name
+  uint64_t local_endpoints = 0;
+  uint64_t syncs = 0;
+  uint64_t sync_errors = 0;
+  bool last_sync_ok = true;
+  std::string last_sync_error;
+  std::chrono::microseconds last_sync_duration{0};
+  std::chrono::system_clock::time_point last_sync_time{};
+  std::vector<std::string> dataplane_errors;  // most recent first, bounded
+  uint64_t chains = 0, sets = 0, elements = 0;  // programmed
+};
+
+// Errors carry a gRPC-like code so api/ can map them.
+struct ApiError {
+  enum class Code { Ok, InvalidArgument, NotFound, FailedPrecondition, Internal };
+  Code code = Code::Ok;
+  std::string message;
+  bool ok() const { return code == Code::Ok; }
+};
+
+class Service {
+ public:
+  virtual ~Service() = default;
+  using Done = std::function<void(ApiError)>;
+  // All-or-nothing: either every resource is stored and programmed into the
+  // desired state, or none is.
+  virtual void apply(std::vector<model::Resource> resources, Done done) = 0;
+  virtual void remove(std::vector<model::Key> keys, Done done) = 0;
+  // The complete desired set of resources; anything not in it is deleted.
+  // A revision lower than the current one is rejected (FailedPrecondition).
+  virtual void replace_all(std::vector<model::Resource> resources, uint64_t revision, Done done) = 0;
+  virtual void list(std::optional<model::Kind> kind, std::string ns, std::string name,
+                    std::function<void(std::vector<model::Resource>)> done) = 0;
+  virtual void status(std::function<void(StatusReport)> done) = 0;
+};
+
+}  // namespace wac::agent
