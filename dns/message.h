@@ -14,6 +14,8 @@
 
 #include "netlink/ip.h"
 
+struct ldns_struct_rr_list;  // ldns' ldns_rr_list; keeps <ldns/ldns.h> out of this header
+
 namespace wac::dns {
 
 enum class MessageStatus : uint8_t {
@@ -73,12 +75,12 @@ class ResponseParser {
     bool is_cname = false;
     uint32_t owner_id = 0, target_id = 0;
   };
-  void collect(const void* ldns_answer_list, Response& out);
+  void collect(const ldns_struct_rr_list* answers, Response& out);
   void index_names(std::string_view question);
   uint32_t name_id(std::string_view name) const;
   void link_records();
   void resolve_chains(Response& out);
-  void walk_from(uint32_t start, Response& out);
+  bool walk_from(uint32_t start, Response& out);
 
   MessageLimits limits_;
   std::vector<Record> records_;

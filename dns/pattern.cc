@@ -149,12 +149,18 @@ void PatternMatcher::add_shape(Shape s) {
   shapes_.push_back({s, 1});
 }
 
+// Id lists stay sorted, so a name that hits one list (the common case)
+// needs no sort in match().
+void PatternMatcher::insert_sorted(IdList& ids, PatternId id) {
+  ids.insert(std::upper_bound(ids.begin(), ids.end(), id), id);
+}
+
 void PatternMatcher::add(PatternId id, const Pattern& p) {
   if (p.is_wildcard()) {
-    wildcard_[wildcard_key(p.prefix(), p.suffix())].push_back(id);
+    insert_sorted(wildcard_[wildcard_key(p.prefix(), p.suffix())], id);
     add_shape({uint16_t(count_labels(p.prefix())), uint16_t(count_labels(p.suffix()))});
   } else {
-    exact_[p.canonical()].push_back(id);
+    insert_sorted(exact_[p.canonical()], id);
   }
   by_id_[id].push_back(p);
   ++count_;
@@ -205,14 +211,20 @@ void PatternMatcher::match(std::string_view name, std::vector<PatternId>& out) c
   NameBuffer buf;
   std::string_view n = canonicalize(name, buf);
   if (n.empty()) return;
-  match_canonical(n, out);
-  std::sort(out.begin(), out.end());
+  if (match_canonical(n, out) > 1) std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
 }
 
-void PatternMatcher::match_canonical(std::string_view n, std::vector<PatternId>& out) const {
-  if (auto e = exact_.find(n); e != exact_.end()) out.insert(out.end(), e->second.begin(), e->second.end());
-  if (shapes_.empty()) return;
+// Appends the id lists of every index entry the name hits; returns how
+// many lists that was.
+size_t PatternMatcher::match_canonical(std::string_view n, std::vector<PatternId>& out) const {
+  size_t lists = 0;
+  auto take = [&](const IdList& ids) {
+    out.insert(out.end(), ids.begin(), ids.end());
+    ++lists;
+  };
+  if (auto e = exact_.find(n); e != exact_.end()) take(e->second);
+  if (shapes_.empty()) return lists;
 
   // dots[i] is the offset of the i-th dot; label i spans (dots[i-1], dots[i]).
   size_t dots[kMaxName];
@@ -228,8 +240,9 @@ void PatternMatcher::match_canonical(std::string_view n, std::vector<PatternId>&
     std::string_view prefix = p == 0 ? std::string_view() : n.substr(0, dots[p - 1]);
     std::string_view suffix = s == 0 ? std::string_view() : n.substr(dots[labels - 1 - s] + 1);
     auto w = wildcard_.find(key_into(prefix, suffix, key_buf));
-    if (w != wildcard_.end()) out.insert(out.end(), w->second.begin(), w->second.end());
+    if (w != wildcard_.end()) take(w->second);
   }
+  return lists;
 }
 
 }  // namespace wac::dns

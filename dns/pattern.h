@@ -78,7 +78,8 @@ class PatternMatcher {
   // from the name being matched (see match()).
   static std::string wildcard_key(std::string_view prefix, std::string_view suffix);
   void add_shape(Shape s);
-  void match_canonical(std::string_view name, std::vector<PatternId>& out) const;
+  static void insert_sorted(IdList& ids, PatternId id);
+  size_t match_canonical(std::string_view name, std::vector<PatternId>& out) const;
 
   std::unordered_map<std::string, IdList, StringHash, std::equal_to<>> exact_;
   std::unordered_map<std::string, IdList, StringHash, std::equal_to<>> wildcard_;

@@ -67,10 +67,10 @@ struct Op {
   };
   Type type;
   std::string name;  // chain or set name
-  std::optional<Chain> chain;    // AddChain
-  std::optional<SetDecl> set;    // AddSet
-  std::string rule;              // AddRule
-  std::optional<Element> element;  // Add/DeleteElement
+  std::optional<Chain> chain{};      // AddChain
+  std::optional<SetDecl> set{};      // AddSet (and FlushSet when the declaration is known)
+  std::string rule{};                // AddRule
+  std::optional<Element> element{};  // Add/DeleteElement
 };
 
 class Transaction {
@@ -82,6 +82,9 @@ class Transaction {
   void delete_chain(const std::string& name);
   void add_set(const SetDecl& s);
   void flush_set(const std::string& name);
+  // Same, knowing the declaration: nft needs `flush map` for maps, and the
+  // name-only form renders `flush set`.
+  void flush_set(const SetDecl& s);
   void delete_set(const std::string& name);
   void add_element(const std::string& set, const Element& e);
   void delete_element(const std::string& set, const Element& e);
@@ -98,7 +101,9 @@ class Transaction {
   std::vector<Op> ops_;
 };
 
-// Element changes to sets that already exist: the fast path.
+// Element changes to sets that already exist: the fast path.  Per set the
+// kernel applies `remove`, then `add`, then `refresh`, so a map element's
+// verdict is changed by listing it in both remove (old) and add (new).
 struct SetChange {
   SetDecl set;
   std::vector<Element> add;

@@ -60,7 +60,6 @@ RUN_TAG = f"wti{os.getpid()}"
 _NAME_RE = re.compile(r"^wti(\d+)t\d+-")
 _topology_counter = itertools.count(1)
 
-NODE_NET4 = "192.0.2.0/24"
 EXT_NET4 = "198.51.100.0/24"
 EXT_NET6 = "2001:db8:100::/64"
 POD_NET4 = "10.244.0.0/16"
@@ -140,6 +139,34 @@ def strip_counters(ruleset: str) -> str:
     """A ruleset listing with counter values and element expiry times removed,
     so two listings of the same rules compare equal."""
     return _EXPIRES_RE.sub("", _COUNTER_RE.sub("counter", ruleset))
+
+
+_ELEMENTS_RE = re.compile(r"elements = \{(.*?)\}", re.S)
+
+
+def _split_elements(body: str) -> list:
+    """Splits an `elements = { ... }` body on commas outside quoted comments."""
+    items, current, quoted = [], "", False
+    for ch in body:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    items.append(current)
+    return [" ".join(i.split()) for i in items if i.strip()]
+
+
+def normalize_ruleset(ruleset: str) -> str:
+    """strip_counters, plus set elements in sorted order, one per line: the
+    kernel lists hash-set elements in hash order, which may change when the
+    same elements are added again."""
+    def sort_block(m):
+        items = sorted(_split_elements(m.group(1)))
+        return "elements = {\n" + "".join(f"    {i},\n" for i in items) + "}"
+    return _ELEMENTS_RE.sub(sort_block, strip_counters(ruleset))
 
 
 # ---------------------------------------------------------------------------
@@ -366,6 +393,15 @@ class ExternalHost:
 
 def endpoints_yaml(*pods: Pod) -> str:
     return to_yaml(*(p.wep_doc() for p in pods))
+
+
+def cluster_yaml(pods: Sequence[Pod], namespaces: Optional[dict] = None) -> str:
+    """Namespace resources (name -> labels; every pod's namespace is included,
+    unlabelled unless given) followed by the pods' WorkloadEndpoints."""
+    labels = {p.ns: {} for p in pods}
+    labels.update(namespaces or {})
+    return to_yaml(*(namespace_doc(name, lab) for name, lab in labels.items()),
+                   *(p.wep_doc() for p in pods))
 
 
 # ---------------------------------------------------------------------------
@@ -698,8 +734,8 @@ def expect_all(cases: Sequence[Case], expect: bool = True) -> list:
 
 
 def assert_same_ruleset(expected: str, actual: str, what: str = "ruleset") -> None:
-    """Compares two `nft list` outputs without counters; unified diff on mismatch."""
-    a, b = strip_counters(expected), strip_counters(actual)
+    """Compares two `nft list` outputs (normalize_ruleset); unified diff on mismatch."""
+    a, b = normalize_ruleset(expected), normalize_ruleset(actual)
     if a != b:
         import difflib
         diff = "\n".join(difflib.unified_diff(a.splitlines(), b.splitlines(), "expected", "actual",

@@ -1,0 +1,235 @@
+// wacctl: apply, delete and inspect wac resources through wacd's socket.
+//
+//   wacctl [--socket PATH] apply -f FILE|- ...
+//   wacctl [--socket PATH] delete -f FILE|- ...  |  delete KIND NAME [-n NS]
+//   wacctl [--socket PATH] get KIND [NAME] [-n NS | -A] [-o table|yaml|json]
+//   wacctl [--socket PATH] status
+//
+// Documents are validated here before anything is sent, so problems are
+// reported with their file, document and field path; wacd validates again.
+// Exit status: 0 success, 1 failure (invalid input, wacd error), 2 usage.
+#include <unistd.h>
+
+#include <google/protobuf/util/json_util.h>
+
+#include <CLI/CLI.hpp>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "api/client.h"
+#include "api/kinds.h"
+#include "api/table.h"
+#include "api/translate.h"
+#include "api/yaml.h"
+
+namespace {
+
+using namespace wac;
+using namespace wac::api;
+
+constexpr size_t kMaxInputBytes = 256 * 1024 * 1024;  // as the server's message limit
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+struct Globals {
+  std::string socket = "/run/wac/wacd.sock";
+  int timeout_seconds = 60;
+  Client client() const { return Client(socket, std::chrono::seconds(timeout_seconds)); }
+};
+
+int fail(const std::string& message) {
+  std::cerr << "error: " << message << "\n";
+  return kExitFailure;
+}
+
+Status read_input(const std::string& file, std::string& out) {
+  std::istream* in = &std::cin;
+  std::ifstream f;
+  if (file != "-") {
+    f.open(file, std::ios::binary);
+    if (!f) return Status::Error(file + ": cannot open: " + std::strerror(errno));
+    in = &f;
+  }
+  std::ostringstream buf;
+  char chunk[65536];
+  while (in->read(chunk, sizeof chunk) || in->gcount() > 0) {
+    buf.write(chunk, in->gcount());
+    if (size_t(buf.tellp()) > kMaxInputBytes)
+      return Status::Error((file == "-" ? "<stdin>" : file) + ": larger than " +
+                           std::to_string(kMaxInputBytes >> 20) + " MiB");
+  }
+  if (in->bad()) return Status::Error(file + ": read error");
+  out = buf.str();
+  return Status::Ok();
+}
+
+// Reads, parses and validates every file; prints every problem found.
+bool load_documents(const std::vector<std::string>& files, const std::string& default_ns,
+                    std::vector<Document>& docs) {
+  bool ok = true;
+  YamlOptions options;
+  if (!default_ns.empty()) options.default_namespace = default_ns;
+  for (const auto& file : files) {
+    std::string text;
+    if (Status s = read_input(file, text); !s) {
+      std::cerr << "error: " << s.message() << "\n";
+      ok = false;
+      continue;
+    }
+    if (Status s = parse_documents(text, file == "-" ? "<stdin>" : file, docs, options); !s) {
+      std::cerr << s.message() << "\n";
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+bool validate_documents(const std::vector<Document>& docs) {
+  bool ok = true;
+  std::map<model::Key, const Document*> seen;
+  for (const auto& doc : docs) {
+    model::Resource translated;
+    Problems problems = translate(doc.resource, translated);
+    for (const auto& p : problems.items()) std::cerr << format_problem(doc, p) << "\n";
+    if (problems.dropped()) std::cerr << doc.origin << ": ... and " << problems.dropped() << " more problems\n";
+    if (!problems.ok()) {
+      ok = false;
+      continue;
+    }
+    auto [it, inserted] = seen.emplace(translated.key, &doc);
+    if (!inserted) {
+      std::cerr << doc.origin << " (" << describe(doc.resource) << "): duplicate of " << it->second->origin << "\n";
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+int cmd_apply(const Globals& g, const std::vector<std::string>& files, const std::string& ns) {
+  std::vector<Document> docs;
+  if (!load_documents(files, ns, docs) || !validate_documents(docs)) return kExitFailure;
+  if (docs.empty()) return fail("no resources in input");
+  std::vector<v1::Resource> resources;
+  for (const auto& d : docs) resources.push_back(d.resource);
+  if (Status s = g.client().apply(resources); !s) return fail(s.message());
+  for (const auto& r : resources) std::cout << describe(r) << " applied\n";
+  return 0;
+}
+
+int cmd_delete(const Globals& g, const std::vector<std::string>& files, const std::vector<std::string>& args,
+               const std::string& ns) {
+  std::vector<v1::ResourceRef> refs;
+  if (!files.empty()) {
+    if (!args.empty()) return fail("give either -f FILE or KIND NAME, not both");
+    std::vector<Document> docs;
+    if (!load_documents(files, ns, docs)) return kExitFailure;
+    for (const auto& d : docs) refs.push_back(ref_of(d.resource));
+  } else {
+    if (args.size() != 2) return fail("usage: wacctl delete -f FILE | wacctl delete KIND NAME [-n NS]");
+    const KindInfo* kind = kind_by_alias(args[0]);
+    if (!kind) return fail("unknown resource kind " + args[0]);
+    v1::ResourceRef ref;
+    ref.set_kind(kind->name);
+    ref.set_name(args[1]);
+    if (kind->namespaced) ref.set_namespace_(ns.empty() ? "default" : ns);
+    refs.push_back(ref);
+  }
+  if (refs.empty()) return fail("nothing to delete");
+  if (Status s = g.client().remove(refs); !s) return fail(s.message());
+  for (const auto& r : refs) std::cout << describe(r.kind(), r.namespace_(), r.name()) << " deleted\n";
+  return 0;
+}
+
+int cmd_get(const Globals& g, const std::string& kind_text, const std::string& name, std::string ns,
+            bool all_namespaces, const std::string& output) {
+  const KindInfo* kind = kind_by_alias(kind_text);
+  if (!kind) return fail("unknown resource kind " + kind_text);
+  if (!kind->namespaced || all_namespaces) ns.clear();
+  else if (ns.empty()) ns = "default";
+  if (!name.empty() && all_namespaces && kind->namespaced) return fail("a name cannot be combined with -A");
+
+  std::vector<v1::Resource> found;
+  Client client = g.client();
+  Status s = name.empty() ? client.list(kind->name, ns, found) : client.get(kind->name, ns, name, found);
+  if (!s) return fail(s.message());
+  if (output == "yaml") std::cout << to_yaml_text(found);
+  else if (output == "json") std::cout << to_json_text(found);
+  else if (found.empty()) std::cerr << "No resources found\n";
+  else std::cout << format_table(found, all_namespaces);
+  return 0;
+}
+
+int cmd_status(const Globals& g, const std::string& output) {
+  v1::StatusResponse status;
+  if (Status s = g.client().status(status); !s) return fail(s.message());
+  if (output == "json") {
+    std::string text;
+    google::protobuf::util::JsonPrintOptions opts;
+    opts.add_whitespace = true;
+    (void)google::protobuf::util::MessageToJsonString(status, &text, opts);
+    std::cout << text;
+  } else {
+    std::cout << format_status(status);
+  }
+  return status.last_sync_ok() ? 0 : kExitFailure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"wacctl: manage wac (Workload Access Controls) resources on this node"};
+  app.require_subcommand(1);
+  Globals g;
+  if (const char* env = std::getenv("WAC_SOCKET"); env && *env) g.socket = env;
+  app.add_option("--socket", g.socket, "wacd's API socket (env WAC_SOCKET)")->capture_default_str();
+  app.add_option("--timeout", g.timeout_seconds, "seconds to wait for wacd")->capture_default_str()->check(CLI::PositiveNumber);
+
+  std::vector<std::string> files, args;
+  std::string ns, kind, name, output = "table";
+  bool all_namespaces = false;
+
+  auto* apply = app.add_subcommand("apply", "create or update the resources in YAML files");
+  apply->add_option("-f,--filename", files, "YAML file, or - for stdin (repeatable)")->required();
+  apply->add_option("-n,--namespace", ns, "namespace for namespaced resources that name none (default: default)");
+
+  auto* del = app.add_subcommand("delete", "delete the resources named in YAML files, or one by kind and name");
+  del->add_option("-f,--filename", files, "YAML file, or - for stdin (repeatable)");
+  del->add_option("args", args, "KIND NAME");
+  del->add_option("-n,--namespace", ns, "namespace (default: default)");
+
+  auto* get = app.add_subcommand("get", "show resources");
+  get->add_option("kind", kind,
+                  "networkpolicy (netpol, np), globalnetworkpolicy (gnp), networkset, globalnetworkset, "
+                  "workloadendpoint (wep), namespace (ns), k8snetworkpolicy (knp)")
+      ->required();
+  get->add_option("name", name, "one resource by name");
+  auto* ns_opt = get->add_option("-n,--namespace", ns, "namespace (default: default)");
+  get->add_flag("-A,--all-namespaces", all_namespaces, "every namespace")->excludes(ns_opt);
+  get->add_option("-o,--output", output, "table, yaml or json")
+      ->check(CLI::IsMember({"table", "yaml", "json"}))
+      ->capture_default_str();
+
+  auto* status = app.add_subcommand("status", "show the agent's state");
+  std::string status_output = "text";
+  status->add_option("-o,--output", status_output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  // Later subcommands (dns, flows, explain, egress) join here.
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  if (apply->parsed()) return cmd_apply(g, files, ns);
+  if (del->parsed()) return cmd_delete(g, files, args, ns);
+  if (get->parsed()) return cmd_get(g, kind, name, ns, all_namespaces, output);
+  if (status->parsed()) return cmd_status(g, status_output);
+  return kExitUsage;
+}

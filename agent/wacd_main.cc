@@ -1,0 +1,163 @@
+// wacd: the wac node agent.
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <filesystem>
+#include <iostream>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/state_file.h"
+#include "api/server.h"
+#include "api/translate.h"
+
+using namespace wac;
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/wac/wacd.yaml";
+
+std::string host_name() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+struct Flags {
+  std::string config = kDefaultConfig;
+  bool check_config = false;
+  std::optional<std::string> node_name, socket, state_dir, log_level;
+  std::vector<std::string> iface_prefixes;
+};
+
+// Config file, then flags over it.  A missing default config file is fine.
+Status load_config(const Flags& f, agent::Config& cfg) {
+  cfg.node_name = host_name();
+  bool explicit_file = f.config != kDefaultConfig;
+  if (explicit_file || std::filesystem::exists(f.config)) {
+    if (Status s = agent::Config::from_file(f.config, cfg); !s.ok()) return s;
+  }
+  if (f.node_name) cfg.node_name = *f.node_name;
+  if (f.socket) cfg.socket = *f.socket;
+  if (f.state_dir) cfg.state_dir = *f.state_dir;
+  if (f.log_level) cfg.log_level = *f.log_level;
+  if (!f.iface_prefixes.empty()) cfg.iface_prefixes = f.iface_prefixes;
+  return cfg.validate();
+}
+
+std::vector<model::Resource> load_state(const std::string& path) {
+  std::vector<std::string> records;
+  if (Status s = agent::read_state_file(path, records); !s.ok())
+    spdlog::error("{} (continuing with the {} records before the damage)", s.message(), records.size());
+  std::vector<model::Resource> out;
+  for (const auto& bytes : records) {
+    v1::Resource proto;
+    model::Resource r;
+    if (!proto.ParseFromString(bytes)) {
+      spdlog::error("state file: skipping an unreadable record");
+      continue;
+    }
+    if (auto problems = api::translate(proto, r); !problems.ok()) {
+      spdlog::error("state file: skipping a record that no longer validates: {}", problems.str());
+      continue;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// Writes the state file at most a few times a second, off the request path.
+class StateWriter {
+ public:
+  StateWriter(boost::asio::io_context& io, std::string path) : timer_(io), path_(std::move(path)) {}
+  void changed(const std::map<model::Key, model::Resource>& resources) {
+    records_.clear();
+    for (const auto& [key, r] : resources) records_.push_back(r.source);
+    if (pending_) return;
+    pending_ = true;
+    timer_.expires_after(std::chrono::milliseconds(200));
+    timer_.async_wait([this](const boost::system::error_code&) { flush(); });
+  }
+  void flush() {
+    if (!pending_) return;
+    pending_ = false;
+    if (Status s = agent::write_state_file(path_, records_); !s.ok()) spdlog::error("{}", s.message());
+  }
+
+ private:
+  boost::asio::steady_timer timer_;
+  std::string path_;
+  std::vector<std::string> records_;
+  bool pending_ = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"wacd - Workload Access Controls node agent.\n"
+               "Enforces Calico-model network policy for the pods of this node in the nftables table `inet wac`,\n"
+               "driven over gRPC (wacctl, or a cluster controller). Stopping wacd leaves the rules in place."};
+  Flags f;
+  app.add_option("-c,--config", f.config, "YAML configuration file")->capture_default_str();
+  app.add_flag("--check-config", f.check_config, "validate the configuration, print it, and exit");
+  app.add_option("--node-name", f.node_name, "this node's name (default: the host name)");
+  app.add_option("--socket", f.socket, "gRPC unix socket (default /run/wac/wacd.sock)");
+  app.add_option("--state-dir", f.state_dir, "state directory (default /var/lib/wac)");
+  app.add_option("--iface-prefix", f.iface_prefixes, "workload interface prefix (repeatable; default cali)");
+  app.add_option("--log-level", f.log_level, "trace, debug, info, warn or error");
+  CLI11_PARSE(app, argc, argv);
+
+  agent::Config cfg;
+  if (Status s = load_config(f, cfg); !s.ok()) {
+    std::cerr << "wacd: invalid configuration: " << s.message() << "\n";
+    return 2;
+  }
+  if (f.check_config) {
+    std::cout << cfg.to_yaml() << "\n";
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.state_dir, ec);
+  if (ec) spdlog::warn("cannot create state directory {}: {}", cfg.state_dir, ec.message());
+
+  boost::asio::io_context io;
+  auto backend = nft::make_kernel_backend();
+  agent::AgentOptions opts;
+  opts.calc = {cfg.node_name, cfg.iface_prefixes, cfg.verdict_mark, cfg.endpoint_to_host_allow};
+  opts.state_file = cfg.state_dir + "/resources.db";
+  agent::Agent agent(io, opts, *backend);
+  StateWriter state(io, opts.state_file);
+  agent.preload(load_state(opts.state_file));
+  agent.on_change = [&](const auto& resources) { state.changed(resources); };
+
+  api::ServerOptions sopts;
+  sopts.socket_path = cfg.socket;
+  sopts.group = cfg.socket_group;
+  api::Server server(agent, sopts);
+  if (Status s = server.start(); !s.ok()) {
+    spdlog::critical("cannot serve the API: {}", s.message());
+    return 1;
+  }
+  agent.start();
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int sig) {
+    spdlog::info("signal {}: stopping; the ruleset stays in place", sig);
+    sd_notify(0, "STOPPING=1");
+    state.flush();
+    io.stop();
+  });
+  spdlog::info("wacd {} on node {}: serving on {}", "0.1.0", cfg.node_name, cfg.socket);
+  // Posted after the first sync, so systemd hears READY once rules are in.
+  boost::asio::post(io, [] { sd_notify(0, "READY=1"); });
+  io.run();
+  server.shutdown();
+  return 0;
+}

@@ -1,0 +1,309 @@
+#include "api/server.h"
+
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "api/kinds.h"
+#include "api/translate.h"
+#include "api/validate.h"
+#include "wac/v1/wac.grpc.pb.h"
+
+namespace wac::api {
+
+namespace {
+
+// gRPC carries the status message in a header; keep it well under the
+// default 8 KiB metadata limit.
+constexpr size_t kMaxStatusMessage = 4000;
+
+grpc::Status invalid(const std::string& message) {
+  std::string m = message.size() > kMaxStatusMessage ? message.substr(0, kMaxStatusMessage) + "..." : message;
+  return {grpc::StatusCode::INVALID_ARGUMENT, m};
+}
+
+std::string sys_error(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+
+// ------------------------------------------------------------ the service
+
+class WacService final : public v1::Wac::CallbackService {
+ public:
+  explicit WacService(agent::Service& agent) : agent_(agent) {}
+
+  grpc::ServerUnaryReactor* Apply(grpc::CallbackServerContext* ctx, const v1::ApplyRequest* req,
+                                  v1::ApplyResponse*) override {
+    auto* reactor = ctx->DefaultReactor();
+    std::vector<model::Resource> resources;
+    Problems problems = translate_all(req->resources(), resources);
+    if (!problems.ok()) reactor->Finish(invalid(problems.str()));
+    else if (resources.empty()) reactor->Finish(grpc::Status::OK);
+    else agent_.apply(std::move(resources), [reactor](agent::ApiError e) { reactor->Finish(to_grpc_status(e)); });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const v1::DeleteRequest* req,
+                                   v1::DeleteResponse*) override {
+    auto* reactor = ctx->DefaultReactor();
+    std::vector<model::Key> keys;
+    Problems problems = translate_refs(req->refs(), keys);
+    if (!problems.ok()) reactor->Finish(invalid(problems.str()));
+    else if (keys.empty()) reactor->Finish(grpc::Status::OK);
+    else agent_.remove(std::move(keys), [reactor](agent::ApiError e) { reactor->Finish(to_grpc_status(e)); });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* ReplaceAll(grpc::CallbackServerContext* ctx, const v1::ReplaceAllRequest* req,
+                                       v1::ReplaceAllResponse*) override {
+    auto* reactor = ctx->DefaultReactor();
+    std::vector<model::Resource> resources;
+    Problems problems = translate_all(req->resources(), resources);
+    if (!problems.ok()) reactor->Finish(invalid(problems.str()));
+    else
+      agent_.replace_all(std::move(resources), req->revision(),
+                         [reactor](agent::ApiError e) { reactor->Finish(to_grpc_status(e)); });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* req,
+                                v1::GetResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    v1::ResourceRef ref;
+    ref.set_kind(req->kind());
+    ref.set_namespace_(req->namespace_());
+    ref.set_name(req->name());
+    model::Key key;
+    Problems problems = translate_ref(ref, key);
+    if (!problems.ok()) {
+      reactor->Finish(invalid(problems.str()));
+      return reactor;
+    }
+    std::string what = describe(req->kind(), req->namespace_(), req->name());
+    agent_.list(key.kind, key.ns, key.name, [reactor, resp, key, what](std::vector<model::Resource> found) {
+      grpc::Status st = add_sources(found, [&](const model::Resource& r) { return r.key == key; }, *resp->mutable_resources());
+      if (st.ok() && resp->resources_size() == 0) st = {grpc::StatusCode::NOT_FOUND, what + " not found"};
+      reactor->Finish(st);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const v1::ListRequest* req,
+                                 v1::ListResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    std::optional<model::Kind> kind;
+    if (!req->kind().empty()) {
+      const KindInfo* info = kind_by_name(req->kind());
+      if (!info) {
+        reactor->Finish(invalid("kind: unknown kind " + check::quoted(req->kind())));
+        return reactor;
+      }
+      if (!info->namespaced && !req->namespace_().empty()) {
+        reactor->Finish(invalid(std::string("namespace: must be empty: ") + info->name + " is cluster-scoped"));
+        return reactor;
+      }
+      kind = info->kind;
+    }
+    if (!req->namespace_().empty())
+      if (std::string why = check::dns1123_label(req->namespace_()); !why.empty()) {
+        reactor->Finish(invalid("namespace: invalid namespace " + check::quoted(req->namespace_()) + ": " + why));
+        return reactor;
+      }
+    std::string ns = req->namespace_();
+    agent_.list(kind, ns, "", [reactor, resp, kind, ns](std::vector<model::Resource> found) {
+      auto wanted = [&](const model::Resource& r) {
+        return (!kind || r.key.kind == *kind) && (ns.empty() || r.key.ns == ns);
+      };
+      reactor->Finish(add_sources(found, wanted, *resp->mutable_resources()));
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const v1::StatusRequest*,
+                                   v1::StatusResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    agent_.status([reactor, resp](agent::StatusReport report) {
+      to_proto(report, *resp);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+ private:
+  // Resources go back exactly as they were applied: their stored source.
+  template <class Pred>
+  static grpc::Status add_sources(const std::vector<model::Resource>& found, Pred wanted,
+                                  google::protobuf::RepeatedPtrField<v1::Resource>& out) {
+    for (const auto& r : found) {
+      if (!wanted(r)) continue;
+      if (!out.Add()->ParseFromString(r.source))
+        return {grpc::StatusCode::INTERNAL, "stored source of " + r.key.name + " does not parse"};
+    }
+    return grpc::Status::OK;
+  }
+
+  agent::Service& agent_;
+};
+
+// ------------------------------------------------------------ the socket
+
+Status make_parent_dir(const std::filesystem::path& socket) {
+  std::filesystem::path dir = socket.parent_path();
+  if (dir.empty() || std::filesystem::exists(dir)) return Status::Ok();
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::Error("cannot create " + dir.string() + ": " + ec.message());
+  if (::chmod(dir.c_str(), 0755) != 0) return Status::Error(sys_error("chmod " + dir.string(), errno));
+  return Status::Ok();
+}
+
+// A socket file nobody listens on is left from a crash; one somebody
+// listens on means another wacd is running, and must not be stolen.
+Status remove_stale_socket(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::Ok();
+    return Status::Error(sys_error("stat " + path, errno));
+  }
+  if (!S_ISSOCK(st.st_mode)) return Status::Error(path + " exists and is not a socket; not removing it");
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::Error(sys_error("socket", errno));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  int err = errno;
+  ::close(fd);
+  if (rc == 0) return Status::Error(path + " is in use by a running server (another wacd?)");
+  if (err != ECONNREFUSED && err != ENOENT) return Status::Error(sys_error("probing " + path, err));
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::Error(sys_error("removing stale " + path, errno));
+  return Status::Ok();
+}
+
+Status set_socket_access(const std::string& path, const std::string& group) {
+  if (group.empty()) {
+    if (::chmod(path.c_str(), 0600) != 0) return Status::Error(sys_error("chmod " + path, errno));
+    return Status::Ok();
+  }
+  std::vector<char> buf(16384);
+  group g{};
+  group* found = nullptr;
+  int rc = ::getgrnam_r(group.c_str(), &g, buf.data(), buf.size(), &found);
+  if (rc != 0 || !found) return Status::Error("unknown group " + check::quoted(group) + " for " + path);
+  if (::chown(path.c_str(), uid_t(-1), found->gr_gid) != 0) return Status::Error(sys_error("chown " + path, errno));
+  if (::chmod(path.c_str(), 0660) != 0) return Status::Error(sys_error("chmod " + path, errno));
+  return Status::Ok();
+}
+
+void enable_reflection_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { grpc::reflection::InitProtoReflectionServerBuilderPlugin(); });
+}
+
+}  // namespace
+
+grpc::Status to_grpc_status(const agent::ApiError& e) {
+  using C = agent::ApiError::Code;
+  switch (e.code) {
+    case C::Ok: return grpc::Status::OK;
+    case C::InvalidArgument: return {grpc::StatusCode::INVALID_ARGUMENT, e.message};
+    case C::NotFound: return {grpc::StatusCode::NOT_FOUND, e.message};
+    case C::FailedPrecondition: return {grpc::StatusCode::FAILED_PRECONDITION, e.message};
+    case C::Internal: break;
+  }
+  return {grpc::StatusCode::INTERNAL, e.message};
+}
+
+void to_proto(const agent::StatusReport& r, v1::StatusResponse& out) {
+  using google::protobuf::util::TimeUtil;
+  out.set_node_name(r.node_name);
+  out.set_revision(r.revision);
+  for (const auto& [kind, n] : r.counts) (*out.mutable_counts())[kind] = n;
+  out.set_local_endpoints(r.local_endpoints);
+  out.set_syncs(r.syncs);
+  out.set_sync_errors(r.sync_errors);
+  out.set_last_sync_ok(r.last_sync_ok);
+  out.set_last_sync_error(r.last_sync_error);
+  *out.mutable_last_sync_duration() = TimeUtil::MicrosecondsToDuration(r.last_sync_duration.count());
+  if (r.last_sync_time.time_since_epoch().count() != 0)
+    *out.mutable_last_sync_time() = TimeUtil::MicrosecondsToTimestamp(
+        std::chrono::duration_cast<std::chrono::microseconds>(r.last_sync_time.time_since_epoch()).count());
+  for (const auto& e : r.dataplane_errors) out.add_dataplane_errors(e);
+  out.set_chains(r.chains);
+  out.set_sets(r.sets);
+  out.set_elements(r.elements);
+}
+
+struct Server::Impl {
+  Impl(agent::Service& agent, ServerOptions opts) : service(agent), options(std::move(opts)) {}
+  WacService service;
+  ServerOptions options;
+  std::unique_ptr<grpc::Server> server;
+  std::mutex mu;
+};
+
+Server::Server(agent::Service& service, ServerOptions options)
+    : impl_(std::make_unique<Impl>(service, std::move(options))) {}
+
+Server::~Server() { shutdown(); }
+
+Status Server::start() {
+  std::lock_guard lock(impl_->mu);
+  if (impl_->server) return Status::Error("server already started");
+  const std::string& path = impl_->options.socket_path;
+  if (path.empty()) return Status::Error("no socket path configured");
+  if (path.size() >= sizeof(sockaddr_un::sun_path))
+    return Status::Error("socket path " + path + " is too long (at most " +
+                         std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes)");
+  if (Status s = make_parent_dir(path); !s) return s;
+  if (Status s = remove_stale_socket(path); !s) return s;
+
+  enable_reflection_once();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+  builder.RegisterService(&impl_->service);
+  builder.SetMaxReceiveMessageSize(impl_->options.max_message_bytes);
+  builder.SetMaxSendMessageSize(impl_->options.max_message_bytes);
+  impl_->server = builder.BuildAndStart();
+  if (!impl_->server) return Status::Error("cannot listen on unix:" + path);
+  // The socket was created under the process umask (connecting needs write
+  // permission, so a 022 umask already keeps others out); tighten it now.
+  if (Status s = set_socket_access(path, impl_->options.group); !s) {
+    impl_->server->Shutdown();
+    impl_->server.reset();
+    ::unlink(path.c_str());
+    return s;
+  }
+  return Status::Ok();
+}
+
+void Server::shutdown(std::chrono::milliseconds grace) {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->server) return;
+  impl_->server->Shutdown(std::chrono::system_clock::now() + grace);
+  impl_->server->Wait();
+  impl_->server.reset();
+  ::unlink(impl_->options.socket_path.c_str());
+}
+
+std::shared_ptr<grpc::Channel> Server::in_process_channel() {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->server) return nullptr;
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(impl_->options.max_message_bytes);
+  args.SetMaxSendMessageSize(impl_->options.max_message_bytes);
+  return impl_->server->InProcessChannel(args);
+}
+
+}  // namespace wac::api
