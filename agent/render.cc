@@ -103,10 +103,7 @@ class RuleWriter {
   void family_guard() {
     // Address matches already imply the family; only say it when nothing else will.
     if (!f_) return;
-    bool implied = !r_.source.nets.empty() || !r_.destination.nets.empty() || !r_.source.not_nets.empty() ||
-                   !r_.destination.not_nets.empty() || !r_.source.selector.empty() ||
-                   !r_.destination.selector.empty() || !r_.source.namespace_selector.empty() ||
-                   !r_.destination.namespace_selector.empty() || !r_.destination.domains.empty() || r_.icmp ||
+    bool implied = entity_is_family_specific(r_.source) || entity_is_family_specific(r_.destination) || r_.icmp ||
                    r_.not_icmp;
     if (!implied) add(*f_ == Family::V4 ? "meta nfproto ipv4" : "meta nfproto ipv6");
   }

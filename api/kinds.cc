@@ -26,7 +26,7 @@ std::vector<KindInfo> make_table() {
       {model::Kind::GlobalNetworkSet, "GlobalNetworkSet", "projectcalico.org/v3", "GlobalNetworkSet", false,
        K::kGlobalNetworkSet, {"globalnetworkset", "globalnetworksets", "gns"}},
       {model::Kind::K8sNetworkPolicy, "K8sNetworkPolicy", "networking.k8s.io/v1", "NetworkPolicy", true,
-       K::kK8sNetworkPolicy,
+       K::kK8SNetworkPolicy,
        {"k8snetworkpolicy", "k8snetworkpolicies", "knp", "knps", "networkpolicy.networking.k8s.io",
         "networkpolicies.networking.k8s.io"}},
   };
@@ -95,7 +95,7 @@ const v1::ObjectMeta* metadata_of(const v1::Resource& r) {
     case K::kGlobalNetworkPolicy: return &r.global_network_policy().metadata();
     case K::kNetworkSet: return &r.network_set().metadata();
     case K::kGlobalNetworkSet: return &r.global_network_set().metadata();
-    case K::kK8sNetworkPolicy: return &r.k8s_network_policy().metadata();
+    case K::kK8SNetworkPolicy: return &r.k8s_network_policy().metadata();
     case K::KIND_NOT_SET: break;
   }
   return nullptr;
@@ -109,7 +109,7 @@ v1::ObjectMeta* mutable_metadata_of(v1::Resource& r) {
     case K::kGlobalNetworkPolicy: return r.mutable_global_network_policy()->mutable_metadata();
     case K::kNetworkSet: return r.mutable_network_set()->mutable_metadata();
     case K::kGlobalNetworkSet: return r.mutable_global_network_set()->mutable_metadata();
-    case K::kK8sNetworkPolicy: return r.mutable_k8s_network_policy()->mutable_metadata();
+    case K::kK8SNetworkPolicy: return r.mutable_k8s_network_policy()->mutable_metadata();
     case K::KIND_NOT_SET: break;
   }
   return nullptr;

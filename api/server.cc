@@ -197,8 +197,8 @@ Status set_socket_access(const std::string& path, const std::string& group) {
     return Status::Ok();
   }
   std::vector<char> buf(16384);
-  group g{};
-  group* found = nullptr;
+  struct group g{};
+  struct group* found = nullptr;
   int rc = ::getgrnam_r(group.c_str(), &g, buf.data(), buf.size(), &found);
   if (rc != 0 || !found) return Status::Error("unknown group " + check::quoted(group) + " for " + path);
   if (::chown(path.c_str(), uid_t(-1), found->gr_gid) != 0) return Status::Error(sys_error("chown " + path, errno));

@@ -76,7 +76,7 @@ Row row_for(const v1::Resource& r) {
     case v1::Resource::kGlobalNetworkSet:
       return {std::to_string(r.global_network_set().spec().nets_size()),
               std::to_string(r.global_network_set().spec().allowed_egress_domains_size())};
-    case v1::Resource::kK8sNetworkPolicy: {
+    case v1::Resource::kK8SNetworkPolicy: {
       const auto& s = r.k8s_network_policy().spec();
       std::string types = s.policy_types().empty() ? (s.egress_size() ? "Ingress,Egress" : "Ingress") : join(s.policy_types());
       return {types, std::to_string(s.ingress_size()), std::to_string(s.egress_size())};
@@ -94,7 +94,7 @@ Row header_for(v1::Resource::KindCase k) {
     case v1::Resource::kGlobalNetworkPolicy: return {"ORDER", "SELECTOR", "TYPES", "INGRESS", "EGRESS"};
     case v1::Resource::kNetworkSet:
     case v1::Resource::kGlobalNetworkSet: return {"NETS", "DOMAINS"};
-    case v1::Resource::kK8sNetworkPolicy: return {"TYPES", "INGRESS", "EGRESS"};
+    case v1::Resource::kK8SNetworkPolicy: return {"TYPES", "INGRESS", "EGRESS"};
     case v1::Resource::KIND_NOT_SET: break;
   }
   return {};

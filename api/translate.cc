@@ -391,7 +391,7 @@ model::Body translate_body(const v1::Resource& in, Ctx& ctx) {
       return translate_network_set(in.network_set().metadata(), in.network_set().spec(), ctx);
     case v1::Resource::kGlobalNetworkSet:
       return translate_network_set(in.global_network_set().metadata(), in.global_network_set().spec(), ctx);
-    case v1::Resource::kK8sNetworkPolicy: return detail::translate_k8s_network_policy(in.k8s_network_policy(), ctx);
+    case v1::Resource::kK8SNetworkPolicy: return detail::translate_k8s_network_policy(in.k8s_network_policy(), ctx);
     case v1::Resource::KIND_NOT_SET: break;
   }
   return model::Namespace{};

@@ -92,13 +92,13 @@ class Walker {
       return;
     }
     std::set<std::string> seen;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node& key = it->first;
+    for (const auto& kv : node) {
+      const YAML::Node key = kv.first;
       if (!key.IsScalar()) {
         error(path, "field names must be scalars", key);
         continue;
       }
-      const std::string& name = key.Scalar();
+      const std::string name = key.Scalar();
       std::string fpath = join(path, name);
       if (!seen.insert(name).second) {
         error(fpath, "duplicate field", key);
@@ -110,7 +110,7 @@ class Walker {
         error(fpath, "unknown field", key);
         continue;
       }
-      field(it->second, m, f, fpath);
+      field(kv.second, m, f, fpath);
     }
   }
 
@@ -150,13 +150,13 @@ class Walker {
       return;
     }
     size_t i = 0;
-    for (auto it = value.begin(); it != value.end(); ++it, ++i) {
-      std::string ipath = path + "[" + std::to_string(i) + "]";
+    for (const YAML::Node element : value) {
+      std::string ipath = path + "[" + std::to_string(i++) + "]";
       if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
         Message* item = m.GetReflection()->AddMessage(&m, f);
-        if (!it->IsNull()) message(*it, *item, ipath);
+        if (!element.IsNull()) message(element, *item, ipath);
       } else {
-        scalar(*it, m, f, ipath, true);
+        scalar(element, m, f, ipath, true);
       }
     }
   }
@@ -170,24 +170,25 @@ class Walker {
     const FieldDescriptor* key_f = f->message_type()->map_key();
     const FieldDescriptor* value_f = f->message_type()->map_value();
     std::set<std::string> seen;
-    for (auto it = value.begin(); it != value.end(); ++it) {
-      if (!spend(it->second)) return;
-      if (!it->first.IsScalar()) {
-        error(path, "keys must be scalars", it->first);
+    for (const auto& kv : value) {
+      const YAML::Node k = kv.first, v = kv.second;
+      if (!spend(v)) return;
+      if (!k.IsScalar()) {
+        error(path, "keys must be scalars", k);
         continue;
       }
-      const std::string& key = it->first.Scalar();
+      const std::string key = k.Scalar();
       std::string kpath = path + "[" + check::quoted(key) + "]";
       if (!seen.insert(key).second) {
-        error(kpath, "duplicate key", it->first);
+        error(kpath, "duplicate key", k);
         continue;
       }
-      if (!it->second.IsScalar() && !it->second.IsNull()) {
-        error(kpath, std::string("expected a string, got ") + type_name(it->second), it->second);
+      if (!v.IsScalar() && !v.IsNull()) {
+        error(kpath, std::string("expected a string, got ") + type_name(v), v);
         continue;
       }
-      std::string text = it->second.IsNull() ? "" : it->second.Scalar();
-      if (!utf8_ok(key, kpath, it->first) || !utf8_ok(text, kpath, it->second)) continue;
+      std::string text = v.IsNull() ? "" : v.Scalar();
+      if (!utf8_ok(key, kpath, k) || !utf8_ok(text, kpath, v)) continue;
       Message* entry = m.GetReflection()->AddMessage(&m, f);
       entry->GetReflection()->SetString(entry, key_f, key);
       entry->GetReflection()->SetString(entry, value_f, text);
@@ -278,8 +279,8 @@ class Walker {
 };
 
 std::string scalar_or_empty(const YAML::Node& map, const char* key) {
-  if (!map.IsMap()) return {};
-  YAML::Node v = map[key];
+  if (!map || !map.IsMap()) return {};
+  const YAML::Node v = map[key];
   return v && v.IsScalar() ? v.Scalar() : std::string();
 }
 
@@ -336,10 +337,11 @@ class DocumentReader {
       item_kind = kind_by_yaml(api_version, kind.substr(0, kind.size() - 4));
       if (!item_kind) return unsupported(doc, origin, api_version, kind);
     }
-    for (auto it = doc.begin(); it != doc.end(); ++it) {
-      std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
+    for (const auto& kv : doc) {
+      const YAML::Node k = kv.first;
+      std::string key = k.IsScalar() ? k.Scalar() : "";
       if (key != "apiVersion" && key != "kind" && key != "items" && key != "metadata")
-        errors_.add(origin + " (" + kind + ")", key, "unknown field", &it->first);
+        errors_.add(origin + " (" + kind + ")", key, "unknown field", &k);
     }
     YAML::Node items = doc["items"];
     if (!items || items.IsNull()) return;
@@ -348,12 +350,13 @@ class DocumentReader {
       return;
     }
     size_t i = 0;
-    for (auto it = items.begin(); it != items.end(); ++it, ++i) {
-      if (it->IsMap() && scalar_or_empty(*it, "kind").ends_with("List")) {
-        errors_.add(origin + ", items[" + std::to_string(i) + "]", "", "lists cannot be nested", &*it);
+    for (const YAML::Node item : items) {
+      if (item.IsMap() && scalar_or_empty(item, "kind").ends_with("List")) {
+        errors_.add(origin + ", items[" + std::to_string(i) + "]", "", "lists cannot be nested", &item);
         continue;
       }
-      read(*it, origin + ", items[" + std::to_string(i) + "]", item_kind, api_version);
+      read(item, origin + ", items[" + std::to_string(i) + "]", item_kind, api_version);
+      ++i;
     }
   }
 
@@ -369,17 +372,18 @@ class DocumentReader {
                         describe(kind.name, scalar_or_empty(meta_node, "namespace"), scalar_or_empty(meta_node, "name")) +
                         ")";
     Walker walker(errors_, where, budget_);
-    for (auto it = doc.begin(); it != doc.end(); ++it) {
-      if (!it->first.IsScalar()) {
-        errors_.add(where, "", "field names must be scalars", &it->first);
+    for (const auto& kv : doc) {
+      const YAML::Node k = kv.first, v = kv.second;
+      if (!k.IsScalar()) {
+        errors_.add(where, "", "field names must be scalars", &k);
         continue;
       }
-      const std::string& key = it->first.Scalar();
+      const std::string key = k.Scalar();
       if (key == "apiVersion" || key == "kind" || key == "status") continue;
-      if (key == "metadata") walker.message(it->second, *body->GetReflection()->MutableMessage(body, meta_f), key, &kIgnoredMetadata);
+      if (key == "metadata") walker.message(v, *body->GetReflection()->MutableMessage(body, meta_f), key, &kIgnoredMetadata);
       else if (key == "spec") {
-        if (!it->second.IsNull()) walker.message(it->second, *body->GetReflection()->MutableMessage(body, spec_f), key);
-      } else errors_.add(where, key, "unknown field", &it->first);
+        if (!v.IsNull()) walker.message(v, *body->GetReflection()->MutableMessage(body, spec_f), key);
+      } else errors_.add(where, key, "unknown field", &k);
     }
     if (!meta_node) errors_.add(where, "metadata", "required", &doc);
     v1::ObjectMeta* meta = mutable_metadata_of(resource);
@@ -481,8 +485,14 @@ Status parse_documents(std::string_view text, std::string_view source, std::vect
   size_t budget = text.size() + 1024;
   std::vector<Document> result;
   DocumentReader reader(source, options, budget, result);
-  for (size_t i = 0; i < docs.size(); ++i)
-    reader.read(docs[i], std::string(source) + ": document " + std::to_string(i + 1));
+  for (size_t i = 0; i < docs.size(); ++i) {
+    std::string origin = std::string(source) + ": document " + std::to_string(i + 1);
+    try {
+      reader.read(docs[i], origin);
+    } catch (const YAML::Exception& e) {  // defensive: yaml-cpp throws on misuse of absent nodes
+      reader.errors().add(origin, "", "unreadable document: " + e.msg, nullptr);
+    }
+  }
   if (!reader.errors().empty()) return reader.errors().status();
   out.insert(out.end(), std::make_move_iterator(result.begin()), std::make_move_iterator(result.end()));
   return Status::Ok();

@@ -98,8 +98,9 @@ MessageStatus ResponseParser::parse(std::span<const uint8_t> wire, Response& out
   ldns_status st = ldns_wire2pkt(&raw, wire.data(), wire.size());
   PktPtr pkt(raw);
   if (st != LDNS_STATUS_OK || !pkt) {
-    fail(out, MessageStatus::Malformed, std::string("DNS message (") + std::to_string(wire.size()) +
-                                            " bytes): " + ldns_get_errorstr_by_id(st));
+    const char* why = ldns_get_errorstr_by_id(st);
+    fail(out, MessageStatus::Malformed, "DNS message (" + std::to_string(wire.size()) + " bytes): " +
+                                            (why ? why : "ldns status " + std::to_string(int(st))));
     return out.status;
   }
   if (!ldns_pkt_qr(pkt.get())) {

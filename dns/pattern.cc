@@ -38,6 +38,7 @@ std::string_view canonicalize(std::string_view name, NameBuffer& buf) {
     if (c == '.' && prev == '.') return {};  // empty label (leading or doubled dot)
     buf[i] = prev = c;
   }
+  if (prev == '.') return {};  // "a.." : an empty last label remains after dropping one dot
   return {buf, name.size()};
 }
 

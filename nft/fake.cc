@@ -11,6 +11,14 @@ namespace wac::nft {
 
 namespace {
 
+// An object with only its name set.
+template <typename T>
+T named(const std::string& name) {
+  T t;
+  t.name = name;
+  return t;
+}
+
 using State = FakeBackend::State;
 using FakeSet = FakeBackend::FakeSet;
 
@@ -219,7 +227,7 @@ Status apply(State& s, const Op& op) {
   switch (op.type) {
     case T::AddTable: return Status::Ok();
     case T::DeleteTable: s = State{}; return Status::Ok();
-    case T::AddChain: return add_chain(s, op.chain.value_or(Chain{op.name}));
+    case T::AddChain: return add_chain(s, op.chain.value_or(named<Chain>(op.name)));
     case T::FlushChain: {
       auto it = s.chains.find(op.name);
       if (it == s.chains.end()) return fail(ENOENT, "flush chain '" + op.name + "'");
@@ -228,7 +236,7 @@ Status apply(State& s, const Op& op) {
     }
     case T::DeleteChain: return delete_chain(s, op.name);
     case T::AddRule: return add_rule(s, op.name, op.rule);
-    case T::AddSet: return add_set(s, op.set.value_or(SetDecl{op.name}));
+    case T::AddSet: return add_set(s, op.set.value_or(named<SetDecl>(op.name)));
     case T::FlushSet: return flush_set(s, op.name, op.set && op.set->verdict_map);
     case T::DeleteSet: return delete_set(s, op.name);
     case T::AddElement: return add_element(s, op.name, op.element.value_or(Element{}));

@@ -70,6 +70,14 @@ void Transaction::refresh_element(const std::string& set, const Element& e) {
 
 namespace {
 
+// An object with only its name set.
+template <typename T>
+T named(const std::string& name) {
+  T t;
+  t.name = name;
+  return t;
+}
+
 const std::string kTableRef = std::string(kFamily) + " " + kTable;
 
 std::string quoted(std::string_view text) { return "\"" + sanitize_comment(text) + "\""; }
@@ -123,11 +131,11 @@ std::string render_op(const Op& op) {
   switch (op.type) {
     case T::AddTable: return "add table " + kTableRef;
     case T::DeleteTable: return "delete table " + kTableRef;
-    case T::AddChain: return render_chain_decl(op.chain ? *op.chain : Chain{n});
+    case T::AddChain: return render_chain_decl(op.chain ? *op.chain : named<Chain>(n));
     case T::FlushChain: return "flush chain " + kTableRef + " " + n;
     case T::DeleteChain: return "delete chain " + kTableRef + " " + n;
     case T::AddRule: return "add rule " + kTableRef + " " + n + " " + op.rule;
-    case T::AddSet: return render_set_decl(op.set ? *op.set : SetDecl{n});
+    case T::AddSet: return render_set_decl(op.set ? *op.set : named<SetDecl>(n));
     case T::FlushSet:
       return std::string(op.set && op.set->verdict_map ? "flush map " : "flush set ") + kTableRef + " " + n;
     case T::DeleteSet: return "delete set " + kTableRef + " " + n;

@@ -238,8 +238,8 @@ Status check_op(const Op& op) {
     }
     case T::AddSet:
       if (!op.set) return Status::Error("add set '" + op.name + "' without a declaration");
-      if (op.set->verdict_map && op.set->interval) {
-        return Status::Error("set '" + op.name + "': verdict maps with flags interval are not supported");
+      if (op.set->interval && op.set->key == KeyType::Ifname) {
+        return Status::Error("set '" + op.name + "': flags interval is not supported for ifname keys");
       }
       return check_name("set", op.name);
     case T::FlushSet:

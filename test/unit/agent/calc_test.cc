@@ -5,6 +5,7 @@
 using namespace wac;
 using namespace wac::agent;
 using model::Kind;
+using model::Key;
 
 namespace {
 

@@ -117,6 +117,8 @@ TEST_CASE("canonical_name") {
   CHECK_FALSE(canonical_name("", out));
   CHECK_FALSE(canonical_name(".", out));
   CHECK_FALSE(canonical_name("a..b", out));
+  CHECK_FALSE(canonical_name("a..", out));  // found by domain_fuzz
+  CHECK_FALSE(canonical_name(".a", out));
   CHECK_FALSE(canonical_name(std::string(254, 'a'), out));
 }
 
@@ -140,6 +142,7 @@ TEST_CASE("matcher returns ids of all matching patterns") {
   CHECK(m.match("www.com") == V{4});
   CHECK(m.match("api") == V{4});
   CHECK(m.match("a..b").empty());
+  CHECK(m.match("api..").empty());  // not "api." plus a wildcard label (found by domain_fuzz)
 
   CHECK(m.remove(2) == 2);
   CHECK(m.remove(2) == 0);

@@ -15,14 +15,14 @@ struct mnl_socket;
 
 namespace wac::netlink {
 
-class Socket {
+class MnlSocket {
  public:
-  Socket() = default;
-  ~Socket();
-  Socket(Socket&& other) noexcept;
-  Socket& operator=(Socket&& other) noexcept;
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
+  MnlSocket() = default;
+  ~MnlSocket();
+  MnlSocket(MnlSocket&& other) noexcept;
+  MnlSocket& operator=(MnlSocket&& other) noexcept;
+  MnlSocket(const MnlSocket&) = delete;
+  MnlSocket& operator=(const MnlSocket&) = delete;
 
   // Opens a socket of netlink family `bus` (NETLINK_NETFILTER,
   // NETLINK_ROUTE, ...) in the calling thread's network namespace, bound to
@@ -74,6 +74,19 @@ class Socket {
   mnl_socket* sock_ = nullptr;
   uint32_t seq_ = 0;
 };
+
+// Calls fn(const nlattr*) for each well-formed attribute in [data, data+len).
+template <typename Fn>
+void for_each_attr(const void* data, size_t len, Fn fn) {
+  auto* pos = static_cast<const char*>(data);
+  auto* end = pos + len;
+  while (end - pos >= NLA_HDRLEN) {
+    auto* attr = reinterpret_cast<const nlattr*>(pos);
+    if (attr->nla_len < NLA_HDRLEN || attr->nla_len > end - pos) return;
+    fn(attr);
+    pos += NLA_ALIGN(attr->nla_len);
+  }
+}
 
 // The extended-ack message text of an NLMSG_ERROR message, if any.
 std::string extack_message(const struct nlmsghdr* nlh);

@@ -1,4 +1,4 @@
-#include "netlink/socket.h"
+#include "netlink/mnl_socket.h"
 
 #include <libmnl/libmnl.h>
 #include <poll.h>
@@ -34,18 +34,13 @@ void for_each_extack_attr(const nlmsghdr* nlh, Fn fn) {
   }
   offset = MNL_ALIGN(offset);
   if (offset >= mnl_nlmsg_get_payload_len(nlh)) return;
-  auto* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, offset));
-  int remaining = int(static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh)) -
-                      reinterpret_cast<const char*>(attr));
-  while (mnl_attr_ok(attr, remaining)) {
-    fn(attr);
-    remaining -= int(MNL_ALIGN(attr->nla_len));
-    attr = mnl_attr_next(attr);
-  }
+  auto* start = static_cast<const char*>(mnl_nlmsg_get_payload_offset(nlh, offset));
+  auto* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
+  for_each_attr(start, size_t(tail - start), fn);
 }
 
 struct RequestContext {
-  const Socket::MessageHandler* handler;
+  const MnlSocket::MessageHandler* handler;
 };
 
 int dispatch(const nlmsghdr* nlh, void* data) {
@@ -55,11 +50,11 @@ int dispatch(const nlmsghdr* nlh, void* data) {
 
 }  // namespace
 
-Socket::~Socket() { close(); }
+MnlSocket::~MnlSocket() { close(); }
 
-Socket::Socket(Socket&& other) noexcept : sock_(other.sock_), seq_(other.seq_) { other.sock_ = nullptr; }
+MnlSocket::MnlSocket(MnlSocket&& other) noexcept : sock_(other.sock_), seq_(other.seq_) { other.sock_ = nullptr; }
 
-Socket& Socket::operator=(Socket&& other) noexcept {
+MnlSocket& MnlSocket::operator=(MnlSocket&& other) noexcept {
   if (this != &other) {
     close();
     sock_ = other.sock_;
@@ -69,7 +64,7 @@ Socket& Socket::operator=(Socket&& other) noexcept {
   return *this;
 }
 
-Status Socket::open(int bus, unsigned groups) {
+Status MnlSocket::open(int bus, unsigned groups) {
   close();
   sock_ = mnl_socket_open2(bus, SOCK_CLOEXEC);
   if (!sock_) return errno_status("netlink socket (bus " + std::to_string(bus) + ")", errno);
@@ -82,15 +77,15 @@ Status Socket::open(int bus, unsigned groups) {
   return Status::Ok();
 }
 
-void Socket::close() {
+void MnlSocket::close() {
   if (sock_) mnl_socket_close(sock_);
   sock_ = nullptr;
 }
 
-int Socket::fd() const { return sock_ ? mnl_socket_get_fd(sock_) : -1; }
-uint32_t Socket::portid() const { return sock_ ? mnl_socket_get_portid(sock_) : 0; }
+int MnlSocket::fd() const { return sock_ ? mnl_socket_get_fd(sock_) : -1; }
+uint32_t MnlSocket::portid() const { return sock_ ? mnl_socket_get_portid(sock_) : 0; }
 
-int Socket::receive_buffer() const {
+int MnlSocket::receive_buffer() const {
   int value = 0;
   socklen_t len = sizeof value;
   if (getsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &value, &len) < 0) return -1;
@@ -111,15 +106,15 @@ Status set_buffer(int fd, int force_opt, int opt, int bytes, bool grow_only, con
 }
 }  // namespace
 
-Status Socket::set_receive_buffer(int bytes, bool grow_only) {
+Status MnlSocket::set_receive_buffer(int bytes, bool grow_only) {
   return set_buffer(fd(), SO_RCVBUFFORCE, SO_RCVBUF, bytes, grow_only, "netlink receive buffer");
 }
 
-Status Socket::set_send_buffer(int bytes, bool grow_only) {
+Status MnlSocket::set_send_buffer(int bytes, bool grow_only) {
   return set_buffer(fd(), SO_SNDBUFFORCE, SO_SNDBUF, bytes, grow_only, "netlink send buffer");
 }
 
-Status Socket::enable(int option) {
+Status MnlSocket::enable(int option) {
   int one = 1;
   if (mnl_socket_setsockopt(sock_, option, &one, sizeof one) < 0) {
     return errno_status("netlink socket option " + std::to_string(option), errno);
@@ -127,19 +122,19 @@ Status Socket::enable(int option) {
   return Status::Ok();
 }
 
-Status Socket::join_group(unsigned group) {
+Status MnlSocket::join_group(unsigned group) {
   if (mnl_socket_setsockopt(sock_, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) < 0) {
     return errno_status("netlink join group " + std::to_string(group), errno);
   }
   return Status::Ok();
 }
 
-Status Socket::send(const void* buf, size_t len) {
+Status MnlSocket::send(const void* buf, size_t len) {
   if (mnl_socket_sendto(sock_, buf, len) < 0) return errno_status("netlink send", errno);
   return Status::Ok();
 }
 
-Status Socket::send_iov(const iovec* iov, size_t count) {
+Status MnlSocket::send_iov(const iovec* iov, size_t count) {
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   msghdr msg{};
@@ -151,7 +146,7 @@ Status Socket::send_iov(const iovec* iov, size_t count) {
   return Status::Ok();
 }
 
-Socket::Received Socket::receive(void* buf, size_t len, int timeout_ms) {
+MnlSocket::Received MnlSocket::receive(void* buf, size_t len, int timeout_ms) {
   Received r;
   if (timeout_ms != 0) {
     pollfd p{fd(), POLLIN, 0};
@@ -168,31 +163,28 @@ Socket::Received Socket::receive(void* buf, size_t len, int timeout_ms) {
       return r;
     }
   }
-  sockaddr_nl from{};
-  iovec iov{buf, len};
-  msghdr msg{};
-  msg.msg_name = &from;
-  msg.msg_namelen = sizeof from;
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  ssize_t n;
-  do {
-    n = recvmsg(fd(), &msg, MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    r.err = errno == EWOULDBLOCK ? EAGAIN : errno;
+  for (;;) {
+    sockaddr_nl from{};
+    iovec iov{buf, len};
+    msghdr msg{};
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    ssize_t n = recvmsg(fd(), &msg, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      r.err = errno == EWOULDBLOCK ? EAGAIN : errno;
+      return r;
+    }
+    if (from.nl_pid != 0) continue;  // only the kernel talks to us; drop anything else
+    r.len = n;
+    r.truncated = (msg.msg_flags & MSG_TRUNC) != 0;
     return r;
   }
-  r.len = n;
-  r.truncated = (msg.msg_flags & MSG_TRUNC) != 0;
-  if (from.nl_pid != 0) {  // only the kernel talks to us
-    r.len = 0;
-    r.err = EAGAIN;
-  }
-  return r;
 }
 
-Status Socket::request(nlmsghdr* req, const MessageHandler& on_message, int timeout_ms) {
+Status MnlSocket::request(nlmsghdr* req, const MessageHandler& on_message, int timeout_ms) {
   const uint32_t seq = req->nlmsg_seq;
   if (auto st = send(req, req->nlmsg_len); !st) return st;
   std::vector<char> buf(kReceiveBufferSize);
