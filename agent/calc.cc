@@ -90,31 +90,38 @@ void Calculator::install_static_objects() {
               map == std::string(names::kFromPodMap) ? "pod interface -> its egress chain"
                                                      : "pod interface -> its ingress chain"};
   }
-  auto no_endpoint_drops = [&](const char* dir) {
+  // A dispatch chain per direction: the map sends a known interface on
+  // (goto) to its pod chain, whose return goes straight back to the hook
+  // chain; an interface the map does not know falls through to the drop.
+  auto dispatch = [&](const char* chain, const char* dir, const char* map) {
+    desired_.chains[chain] = {chain, std::string("workload interfaces -> pod chains (") + map + ")", std::nullopt,
+                              {std::string(dir) + " vmap @" + map,
+                               "counter drop comment \"workload interface without endpoint\""}};
+  };
+  dispatch(names::kFromPodChain, "iifname", names::kFromPodMap);
+  dispatch(names::kToPodChain, "oifname", names::kToPodMap);
+  auto per_prefix = [&](const char* dir, const std::string& action) {
     std::vector<std::string> rules;
-    for (const auto& prefix : cfg_.iface_prefixes)
-      rules.push_back(std::string(dir) + " \"" + prefix + "*\" counter drop comment \"workload interface without endpoint\"");
+    for (const auto& prefix : cfg_.iface_prefixes) rules.push_back(std::string(dir) + " \"" + prefix + "*\" " + action);
     return rules;
+  };
+  auto append = [](std::vector<std::string>& to, std::vector<std::string> more) {
+    to.insert(to.end(), more.begin(), more.end());
   };
 
   nft::Chain fwd{"forward", "pod traffic through this node", nft::BaseHook{"filter", "forward", 0, "accept"}, {}};
   fwd.rules = {"ct state established,related counter accept comment \"reply and ongoing flows\"",
-               "ct state invalid counter drop",
-               std::string("iifname vmap @") + names::kFromPodMap};
-  for (auto& r : no_endpoint_drops("iifname")) fwd.rules.push_back(r);
-  fwd.rules.push_back(std::string("oifname vmap @") + names::kToPodMap);
-  for (auto& r : no_endpoint_drops("oifname")) fwd.rules.push_back(r);
+               "ct state invalid counter drop"};
+  append(fwd.rules, per_prefix("iifname", std::string("jump ") + names::kFromPodChain));
+  append(fwd.rules, per_prefix("oifname", std::string("jump ") + names::kToPodChain));
   desired_.chains[fwd.name] = fwd;
 
   nft::Chain in{"input", "pod traffic to this node itself", nft::BaseHook{"filter", "input", 0, "accept"}, {}};
   in.rules = {"ct state established,related accept",
-              "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept comment \"neighbour discovery\"",
-              std::string("iifname vmap @") + names::kFromPodMap};
-  for (auto& r : no_endpoint_drops("iifname")) in.rules.push_back(r);
-  if (!cfg_.endpoint_to_host_allow) {
-    for (const auto& prefix : cfg_.iface_prefixes)
-      in.rules.push_back("iifname \"" + prefix + "*\" counter drop comment \"endpoint to host: drop\"");
-  }
+              "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept comment \"neighbour discovery\""};
+  append(in.rules, per_prefix("iifname", std::string("jump ") + names::kFromPodChain));
+  if (!cfg_.endpoint_to_host_allow)
+    append(in.rules, per_prefix("iifname", "counter drop comment \"endpoint to host: drop\""));
   desired_.chains[in.name] = in;
 }
 
@@ -470,7 +477,7 @@ void Calculator::render_endpoint(LocalEndpoint& le) {
     desired_.chains[chain.name] = std::move(chain);
     const char* map = d == Direction::Egress ? names::kFromPodMap : names::kToPodMap;
     desired_.sets[map].elements.put(
-        {ep.interface_name, "jump " + names::pod_chain(ep, d), names::comment(names::endpoint_label(ep)), std::nullopt});
+        {ep.interface_name, "goto " + names::pod_chain(ep, d), names::comment(names::endpoint_label(ep)), std::nullopt});
   }
   le.rendered = true;
 }

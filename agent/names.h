@@ -11,6 +11,8 @@ namespace wac::agent::names {
 
 inline constexpr const char* kFromPodMap = "from-pod";
 inline constexpr const char* kToPodMap = "to-pod";
+inline constexpr const char* kFromPodChain = "dispatch-from-pod";
+inline constexpr const char* kToPodChain = "dispatch-to-pod";
 
 std::string hash12(std::string_view text);                 // 12 hex digits, stable
 std::string endpoint_label(const model::Endpoint& ep);     // "default/frontend"

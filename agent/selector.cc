@@ -128,8 +128,6 @@ Node combine(Op op, std::vector<Node> parts) {
 // ---------------------------------------------------------------------------
 // Canonical text.
 
-bool is_comparison(Op op) { return op >= Op::Equal && op <= Op::Contains; }
-
 // Values never contain both quote characters: the grammar has no escapes.
 void append_quoted(std::string& out, const std::string& v) {
   char quote = v.find('\'') == std::string::npos ? '\'' : '"';

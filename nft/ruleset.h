@@ -73,6 +73,9 @@ struct Op {
   std::optional<Element> element{};  // Add/DeleteElement
 };
 
+// nft 1.0.6 quirk: elements added to an *interval* map declared in the same
+// transaction are sent together with the map's declaration, so the chains
+// they jump to must be added before the map (ENOENT otherwise).
 class Transaction {
  public:
   void add_table() { ops_.push_back({Op::Type::AddTable, kTable}); }

@@ -1,8 +1,8 @@
 // Element batch cost: libnftnl + libmnl (wac's fast path) against
 // libnftables (`nft_run_cmd_from_buffer("add element ...")`).
 //
-// Needs root: runs in a private network namespace it creates, so the host
-// ruleset is untouched.  Usage: nft_element_bench [rounds-for-1] [rounds-for-1000]
+// Also times reading a 100k-interval set back.  Needs root: runs in a
+// private network namespace it creates, so the host ruleset is untouched.  Usage: nft_element_bench [rounds-for-1] [rounds-for-1000]
 #include <nftables/libnftables.h>
 #include <sched.h>
 #include <unistd.h>
@@ -78,6 +78,38 @@ void compare(nft_ctx* ctx, NftnlElementIo& io, int batch_size, int rounds, uint3
               nft.median_us / nftnl.median_us);
 }
 
+// Reading a large set back: libnftnl dump (what Backend::read uses) against
+// `nft list set`.  Both pay the kernel's dump cost, which for rbtree
+// (interval) sets grows with the square of the size.
+void compare_read(nft_ctx* ctx, NftnlElementIo& io, int elements, bool interval) {
+  SetDecl decl;
+  decl.name = interval ? "bench-read-interval" : "bench-read-hash";
+  decl.interval = interval;
+  decl.timeout = !interval;
+  std::string declaration = "add set inet wac " + decl.name + " { type ipv4_addr; flags " +
+                            (interval ? "interval" : "timeout") + "; }";
+  if (!run_nft(ctx, declaration)) std::exit(1);
+  SetChange fill{decl, {}, {}, {}};
+  for (int i = 0; i < elements; ++i) {
+    Element e;
+    // Disjoint /31s for the interval set (two kernel elements each).
+    e.key = interval ? address(uint32_t(i) * 4) + "/31" : address(uint32_t(i));
+    if (!interval) e.timeout_ms = 3600000;
+    fill.add.push_back(std::move(e));
+  }
+  if (auto st = io.commit({fill}); !st) {
+    std::fprintf(stderr, "fill failed: %s\n", st.message().c_str());
+    std::exit(1);
+  }
+  std::vector<Element> out;
+  Result dump = measure(3, [&](int) { return io.dump(decl, out).ok() && out.size() == size_t(elements); });
+  Result list = measure(3, [&](int) { return run_nft(ctx, "list set inet wac " + decl.name); });
+  std::printf("read %d-element %s set, 3 rounds: libnftnl dump median %8.1f ms | nft list median %8.1f ms | "
+              "nft list/libnftnl = %.1fx\n",
+              elements, interval ? "interval" : "timeout (hash)", dump.median_us / 1000, list.median_us / 1000,
+              list.median_us / dump.median_us);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -99,6 +131,8 @@ int main(int argc, char** argv) {
   uint32_t next = 1;
   compare(ctx, io, 1, rounds_small, next);
   compare(ctx, io, 1000, rounds_large, next);
+  compare_read(ctx, io, 100000, false);
+  compare_read(ctx, io, 100000, true);
   nft_ctx_free(ctx);
   return 0;
 }

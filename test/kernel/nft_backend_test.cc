@@ -475,3 +475,50 @@ TEST_CASE("the golden transaction is accepted by nft and reads back as the fake 
   }
   CHECK(k.elements == f.elements);
 }
+
+TEST_CASE("interval verdict maps: CIDR keys that jump") {
+  ScopedNetns ns;
+  auto kernel = make_kernel_backend();
+  SetDecl dispatch = set_decl("by-dst", KeyType::Ipv4Addr, true, false);
+  dispatch.verdict_map = true;
+  SetDecl by_nft = dispatch;
+  by_nft.name = "by-dst-nft";
+  Transaction tx;
+  tx.add_table();
+  tx.add_set(dispatch);
+  tx.add_set(by_nft);
+  tx.replace_chain(chain("to-test-net", {"udp dport 9 counter"}));
+  tx.replace_chain(base_chain("output", "output", {"ip daddr vmap @by-dst"}));
+  tx.add_element("by-dst-nft", {"192.0.2.0/24", "jump to-test-net", "", std::nullopt});
+  tx.add_element("by-dst-nft", {"0.0.0.0/0", "", "", std::nullopt});
+  // 0.0.0.0/0 overlaps: the second add must fail and take the whole transaction with it.
+  CHECK(kernel->commit(tx).errno_value() != 0);
+  // nft 1.0.6 sends the elements of an interval map declared in the same
+  // transaction together with the declaration, so the chains they jump to
+  // must be declared before the map.
+  tx = Transaction();
+  tx.add_table();
+  tx.replace_chain(chain("to-test-net", {"udp dport 9 counter"}));
+  tx.add_set(dispatch);
+  tx.add_set(by_nft);
+  tx.replace_chain(base_chain("output", "output", {"ip daddr vmap @by-dst"}));
+  tx.add_element("by-dst-nft", {"192.0.2.0/24", "jump to-test-net", "", std::nullopt});
+  tx.add_element("by-dst-nft", {"198.51.100.0/24", "accept", "", std::nullopt});
+  Status committed = kernel->commit(tx);
+  INFO(committed.message());
+  REQUIRE(committed.ok());
+
+  Element jump_net{"192.0.2.0/24", "jump to-test-net", "", std::nullopt};
+  Element accept_net{"198.51.100.0/24", "accept", "", std::nullopt};
+  Status st = kernel->commit_elements({{dispatch, {jump_net, accept_net}, {}, {}}});
+  INFO(st.message());
+  REQUIRE(st.ok());
+  auto elements_line = [](std::string listing) { return listing.substr(listing.find("elements = ")); };
+  CHECK(elements_line(nft("list map inet wac by-dst")) == elements_line(nft("list map inet wac by-dst-nft")));
+  auto read = elements_of(*kernel, "by-dst");
+  REQUIRE(read.size() == 2);
+  CHECK(read[0] == jump_net);
+  CHECK(read[1] == accept_net);
+  wac::test::send_udp(9, "x", 2);
+  CHECK_THAT(nft("list chain inet wac to-test-net"), Catch::Contains("counter packets 2"));
+}

@@ -67,7 +67,7 @@ TEST_CASE("only local endpoints get chains and map entries") {
   CHECK_FALSE(chains.count("pod-default/db-ingress"));
   auto from = c.desired().sets.at("from-pod").elements.elements();
   REQUIRE(from.size() == 1);
-  CHECK(from.at("caliweb").verdict == "jump pod-default/web-egress");
+  CHECK(from.at("caliweb").verdict == "goto pod-default/web-egress");
   // No policy selects web: its ingress chain lets everything through.
   CHECK(chains.at("pod-default/web-ingress").rules.empty());
 }
