@@ -2,12 +2,13 @@
 # Builds wac and runs every test: unit (no root), integration (root, in
 # network namespaces the tests create), then the same suite under
 # ASan+UBSan, then each libFuzzer target for a bounded time.
-# Usage (as root, from anywhere):  test/run.sh [--quick]
-#   --quick   unit + integration once, no sanitizer build or fuzzing
+# Usage (as root, from anywhere):  test/run.sh [--full]
+#   default   build, unit tests, integration tests
+#   --full    also the ASan+UBSan build of the whole suite and bounded fuzzing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-QUICK=0; [ "${1:-}" = "--quick" ] && QUICK=1
+QUICK=1; [ "${1:-}" = "--full" ] && QUICK=0
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 
