@@ -503,12 +503,22 @@ std::variant<Selector, ParseError> Selector::parse(std::string_view text) {
                           std::to_string(kMaxSelectorLength) + ": at most " + std::to_string(kMaxSelectorLength) +
                           " bytes are allowed",
                       kMaxSelectorLength};
+  Node root;
   try {
-    Node root = Parser(text).parse_selector();
-    return Selector(std::make_shared<const Node>(std::move(root)));
+    root = Parser(text).parse_selector();
   } catch (const Failure& f) {
     return f.error;
   }
+  Selector sel(std::make_shared<const Node>(std::move(root)));
+  // Normalizing can add spaces ("a=='b'" -> "a == 'b'").  Selectors are
+  // stored as canonical text and parsed again later, so that text must be
+  // within the limit too.
+  if (sel.canonical().size() > kMaxSelectorLength)
+    return ParseError{"selector too long at offset " + std::to_string(text.size()) + ": its normalized form (" +
+                          std::to_string(sel.canonical().size()) + " bytes) must be at most " +
+                          std::to_string(kMaxSelectorLength) + " bytes",
+                      text.size()};
+  return sel;
 }
 
 Selector Selector::all() {

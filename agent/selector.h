@@ -53,7 +53,8 @@ std::string label_key_problem(std::string_view key);
 
 class Selector {
  public:
-  // An empty or all-whitespace string parses as all().
+  // An empty or all-whitespace string parses as all().  Both the text and
+  // its canonical form must fit in kMaxSelectorLength.
   static std::variant<Selector, ParseError> parse(std::string_view text);
   static Selector all();
 
@@ -76,7 +77,9 @@ class Selector {
   // Kubernetes limits this way still matches, but its canonical() text would
   // no longer re-parse.)
   Selector with_label_prefix(std::string_view prefix) const;
-  // Conjunction (a && b), simplifying all().
+  // Conjunction (a && b), simplifying all().  Wrapping an || operand in
+  // parentheses adds one nesting level, so canonical() re-parses unless an
+  // operand already nests kMaxNestingDepth deep.
   static Selector both(const Selector& a, const Selector& b);
 
   // Equal canonical text implies equal meaning (not the converse).

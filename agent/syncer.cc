@@ -77,11 +77,11 @@ nft::Transaction Syncer::incremental_transaction(const DesiredState& desired) co
   }
   // Old chains go after the map entries that jumped to them; flushing first
   // drops their own jumps and set references.
-  for (const auto& [name, chain] : chains_) {
-    if (desired.chains.count(name)) continue;
-    tx.replace_chain({name, chain.comment, chain.hook, {}});
-    tx.delete_chain(name);
-  }
+  // Flush all of them before deleting any: they may jump to each other.
+  for (const auto& [name, chain] : chains_)
+    if (!desired.chains.count(name)) tx.replace_chain({name, chain.comment, chain.hook, {}});
+  for (const auto& [name, chain] : chains_)
+    if (!desired.chains.count(name)) tx.delete_chain(name);
   for (const auto& [name, decl] : sets_)
     if (!desired.sets.count(name)) tx.delete_set(name);
   return tx;
