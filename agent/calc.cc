@@ -67,6 +67,12 @@ std::string endpoint_key(const std::string& ns, const std::string& name) { retur
 
 double order_of(const model::Policy& p) { return p.order.value_or(std::numeric_limits<double>::infinity()); }
 
+std::string format_order(double order) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", order);
+  return buf;
+}
+
 bool applies_in(const model::Policy& p, Direction d) {
   return d == Direction::Ingress ? p.applies_ingress : p.applies_egress;
 }
@@ -384,7 +390,7 @@ void Calculator::render_policy(const Key& key, PolicyState& ps) {
       continue;
     }
     nft::Chain chain{name, names::comment(ctx.policy_label + " " + names::direction_name(d) +
-                                          (p.order ? " order " + std::to_string(*p.order) : "")),
+                                          (p.order ? " order " + format_order(*p.order) : "")),
                      std::nullopt, {}};
     const auto& rules = rules_of(p, d);
     for (size_t i = 0; i < rules.size(); ++i)
