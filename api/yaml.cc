@@ -4,10 +4,14 @@
 #include <google/protobuf/util/json_util.h>
 #include <yaml-cpp/yaml.h>
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 
 #include "api/kinds.h"
 #include "api/validate.h"
@@ -428,7 +432,11 @@ void numbers_for_int_or_string(nlohmann::ordered_json& j) {
 
 // Plain YAML scalars that a YAML reader would not take as strings.
 bool needs_quotes(const std::string& s) {
-  if (s.empty()) return true;
+  if (s.empty() || s.front() == ' ' || s.back() == ' ') return true;
+  // yaml-cpp writes control characters raw in plain scalars, where a reader
+  // drops or folds them; double quotes escape them.
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return true;
   static const std::set<std::string> special = {"null", "Null", "NULL", "~", "true", "True", "TRUE",
                                                 "false", "False", "FALSE", "yes", "Yes", "YES", "no",
                                                 "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "y", "n"};
@@ -443,7 +451,9 @@ void emit(YAML::Emitter& out, const nlohmann::ordered_json& j) {
   if (j.is_object()) {
     out << YAML::BeginMap;
     for (const auto& [k, v] : j.items()) {
-      out << YAML::Key << k << YAML::Value;
+      out << YAML::Key;
+      if (needs_quotes(k)) out << YAML::DoubleQuoted;
+      out << k << YAML::Value;
       emit(out, v);
     }
     out << YAML::EndMap;
@@ -468,13 +478,44 @@ void emit(YAML::Emitter& out, const nlohmann::ordered_json& j) {
   }
 }
 
+// yaml-cpp 0.7's LoadAll() loops forever, allocating, on some malformed
+// input (",", "[:"-like streams; fixed upstream in 0.8.0, jbeder/yaml-cpp
+// #1319): the parser keeps reporting an empty document without consuming
+// anything.  Walk the stream once with a handler that only counts documents;
+// a real stream cannot hold more documents than it has bytes.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  size_t documents = 0;
+  void OnDocumentStart(const YAML::Mark&) override { ++documents; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Throws YAML::Exception for a syntax error, like LoadAll would.
+bool load_all_terminates(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  while (parser.HandleNextDocument(counter))
+    if (counter.documents > text.size() + 1) return false;
+  return true;
+}
+
 }  // namespace
 
 Status parse_documents(std::string_view text, std::string_view source, std::vector<Document>& out,
                        const YamlOptions& options) {
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    std::string input(text);
+    if (!load_all_terminates(input)) return Status::Error(std::string(source) + ": invalid YAML: the parser makes no progress");
+    docs = YAML::LoadAll(input);
   } catch (const YAML::Exception& e) {
     std::string where(source);
     if (e.mark.line >= 0) where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);

@@ -209,3 +209,13 @@ TEST_CASE("kind spellings") {
   CHECK(kind_by_alias("hostendpoint") == nullptr);
   CHECK(kind_by_alias("") == nullptr);
 }
+
+TEST_CASE("malformed streams that hang yaml-cpp's LoadAll are rejected") {
+  for (const char* text : {",", ",,,,,,? Y", "- !+(.,.)"}) {
+    INFO(text);
+    std::vector<Document> docs;
+    Status s = parse_documents(text, "bad.yaml", docs);
+    CHECK_FALSE(s.ok());
+    CHECK(s.message().starts_with("bad.yaml"));
+  }
+}
