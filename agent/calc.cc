@@ -83,6 +83,18 @@ const std::vector<model::Rule>& rules_of(const model::Policy& p, Direction d) {
 
 }  // namespace
 
+void ChainMap::put(nft::Chain chain) {
+  auto it = map_.find(chain.name);
+  if (it != map_.end() && it->second == chain) return;
+  changed_.insert(chain.name);
+  if (it != map_.end()) it->second = std::move(chain);
+  else map_.emplace(chain.name, std::move(chain));
+}
+
+void ChainMap::erase(const std::string& name) {
+  if (map_.erase(name)) changed_.insert(name);
+}
+
 Calculator::Calculator(CalcConfig cfg) : cfg_(std::move(cfg)) { install_static_objects(); }
 Calculator::~Calculator() = default;
 
@@ -100,9 +112,9 @@ void Calculator::install_static_objects() {
   // (goto) to its pod chain, whose return goes straight back to the hook
   // chain; an interface the map does not know falls through to the drop.
   auto dispatch = [&](const char* chain, const char* dir, const char* map) {
-    desired_.chains[chain] = {chain, std::string("workload interfaces -> pod chains (") + map + ")", std::nullopt,
-                              {std::string(dir) + " vmap @" + map,
-                               "counter drop comment \"workload interface without endpoint\""}};
+    desired_.chains.put({chain, std::string("workload interfaces -> pod chains (") + map + ")", std::nullopt,
+                         {std::string(dir) + " vmap @" + map,
+                          "counter drop comment \"workload interface without endpoint\""}});
   };
   dispatch(names::kFromPodChain, "iifname", names::kFromPodMap);
   dispatch(names::kToPodChain, "oifname", names::kToPodMap);
@@ -120,7 +132,7 @@ void Calculator::install_static_objects() {
                "ct state invalid counter drop"};
   append(fwd.rules, per_prefix("iifname", std::string("jump ") + names::kFromPodChain));
   append(fwd.rules, per_prefix("oifname", std::string("jump ") + names::kToPodChain));
-  desired_.chains[fwd.name] = fwd;
+  desired_.chains.put(fwd);
 
   nft::Chain in{"input", "pod traffic to this node itself", nft::BaseHook{"filter", "input", 0, "accept"}, {}};
   in.rules = {"ct state established,related accept",
@@ -128,7 +140,7 @@ void Calculator::install_static_objects() {
   append(in.rules, per_prefix("iifname", std::string("jump ") + names::kFromPodChain));
   if (!cfg_.endpoint_to_host_allow)
     append(in.rules, per_prefix("iifname", "counter drop comment \"endpoint to host: drop\""));
-  desired_.chains[in.name] = in;
+  desired_.chains.put(in);
 }
 
 // ---------------------------------------------------------------------------
@@ -158,17 +170,15 @@ void Calculator::remove_members(IpSet& set, const Source& src) {
 }
 
 void Calculator::join_ipsets(const Source& src) {
-  for (auto& [name, set] : ipsets_) {
-    if (!set->sel.matches(src.labels)) continue;
-    add_members(*set, src);
-  }
+  ipset_index_.for_candidates(src.labels, [&](IpSet* set) {
+    if (set->sel.matches(src.labels)) add_members(*set, src);
+  });
 }
 
 void Calculator::leave_ipsets(const Source& src) {
-  for (auto& [name, set] : ipsets_) {
-    if (!set->sel.matches(src.labels)) continue;
-    remove_members(*set, src);
-  }
+  ipset_index_.for_candidates(src.labels, [&](IpSet* set) {
+    if (set->sel.matches(src.labels)) remove_members(*set, src);
+  });
 }
 
 void Calculator::add_source(const std::string& id, Source src) {
@@ -176,6 +186,7 @@ void Calculator::add_source(const std::string& id, Source src) {
   relabel(src);
   sources_by_ns_[src.ns].insert(id);
   auto& stored = sources_[id] = std::make_unique<Source>(std::move(src));
+  source_index_.add(stored.get(), stored->labels);
   join_ipsets(*stored);
 }
 
@@ -183,6 +194,7 @@ void Calculator::drop_source(const std::string& id) {
   auto it = sources_.find(id);
   if (it == sources_.end()) return;
   leave_ipsets(*it->second);
+  source_index_.remove(it->second.get(), it->second->labels);
   sources_by_ns_[it->second->ns].erase(id);
   sources_.erase(it);
 }
@@ -274,8 +286,10 @@ std::string Calculator::acquire_ipset(const Selector& sel, Family f, std::vector
     ds.decl = {name, f == Family::V4 ? nft::KeyType::Ipv4Addr : nft::KeyType::Ipv6Addr, false, true, false,
                names::comment(sel.canonical())};
     slot = std::make_unique<IpSet>(IpSet{sel, f, 0, std::make_unique<CidrSet>(ds.elements)});
-    for (const auto& [id, src] : sources_)
+    ipset_index_.add(slot.get(), sel);
+    source_index_.for_candidates(sel, [&](const Source* src) {
       if (slot->sel.matches(src->labels)) add_members(*slot, *src);
+    });
   }
   ++slot->refs;
   held.push_back(name);
@@ -300,6 +314,7 @@ void Calculator::release_ipsets(std::vector<std::string>& held) {
   for (const auto& name : held) {
     if (auto it = ipsets_.find(name); it != ipsets_.end()) {
       if (--it->second->refs > 0) continue;
+      ipset_index_.remove(it->second.get(), it->second->sel);
       ipsets_.erase(it);
       desired_.sets.erase(name);
     } else if (auto d = domain_refs_.find(name); d != domain_refs_.end()) {
@@ -395,7 +410,7 @@ void Calculator::render_policy(const Key& key, PolicyState& ps) {
     const auto& rules = rules_of(p, d);
     for (size_t i = 0; i < rules.size(); ++i)
       for (auto& text : render_rule(rules[i], d, i, ctx)) chain.rules.push_back(std::move(text));
-    desired_.chains[name] = std::move(chain);
+    desired_.chains.put(std::move(chain));
   }
   release_ipsets(old_held);  // after acquiring, so shared sets are not churned
   ps.rendered = true;
@@ -480,7 +495,7 @@ void Calculator::render_endpoint(LocalEndpoint& le) {
       }
       chain.rules.push_back("counter drop comment \"default deny: no policy allowed this\"");
     }
-    desired_.chains[chain.name] = std::move(chain);
+    desired_.chains.put(std::move(chain));
     const char* map = d == Direction::Egress ? names::kFromPodMap : names::kToPodMap;
     desired_.sets[map].elements.put(
         {ep.interface_name, "goto " + names::pod_chain(ep, d), names::comment(names::endpoint_label(ep)), std::nullopt});

@@ -17,6 +17,7 @@
 
 #include "agent/cidr_set.h"
 #include "agent/element_table.h"
+#include "agent/label_index.h"
 #include "agent/model.h"
 #include "agent/selector.h"
 #include "nft/ruleset.h"
@@ -40,8 +41,36 @@ struct DesiredSet {
   bool external_elements = false;
 };
 
+// The desired chains, remembering which names changed since the syncer
+// last programmed them, so a sync costs the size of the change, not of the
+// ruleset.  Read like a map; write through put() and erase().
+class ChainMap {
+ public:
+  using Map = std::map<std::string, nft::Chain>;
+  const Map& all() const { return map_; }
+  Map::const_iterator begin() const { return map_.begin(); }
+  Map::const_iterator end() const { return map_.end(); }
+  Map::const_iterator find(const std::string& name) const { return map_.find(name); }
+  size_t size() const { return map_.size(); }
+  size_t count(const std::string& name) const { return map_.count(name); }
+  const nft::Chain& at(const std::string& name) const { return map_.at(name); }
+  bool operator==(const ChainMap& o) const { return map_ == o.map_; }
+
+  // Nothing is recorded when the chain is already exactly so.
+  void put(nft::Chain chain);
+  void erase(const std::string& name);
+
+  // Names put or erased since clear_changed() (the syncer's bookkeeping).
+  const std::set<std::string>& changed() const { return changed_; }
+  void clear_changed() { changed_.clear(); }
+
+ private:
+  Map map_;
+  std::set<std::string> changed_;
+};
+
 struct DesiredState {
-  std::map<std::string, nft::Chain> chains;
+  ChainMap chains;
   std::map<std::string, DesiredSet> sets;
 };
 
@@ -113,6 +142,8 @@ class Calculator {
   std::map<std::string, std::unique_ptr<Source>> sources_;  // "ep:ns/name", "set:ns/name"
   std::map<std::string, std::set<std::string>> sources_by_ns_;
   std::unordered_map<std::string, std::unique_ptr<IpSet>> ipsets_;  // by nft set name
+  SelectorIndex<IpSet*> ipset_index_;   // ipsets_ by their selectors' index hints
+  LabelsIndex<Source*> source_index_;    // sources_ by their effective labels
   std::map<std::string, int> domain_refs_;                          // by nft set name
   std::map<std::string, std::pair<std::string, std::string>> domain_names_;
   std::map<model::Key, std::unique_ptr<PolicyState>> policies_;

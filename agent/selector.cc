@@ -532,6 +532,64 @@ bool Selector::is_all() const { return root_->op == Op::All; }
 
 bool Selector::uses_global() const { return contains_global(*root_); }
 
+namespace {
+
+using Hint = Selector::IndexHint;
+
+// Prefer a hint with values (few members) over one without; among those,
+// the one with fewer values; avoid the namespace label, which every
+// namespaced resource carries.
+bool better_hint(const Hint& a, const Hint& b) {
+  auto rank = [](const Hint& h) {
+    size_t r = h.values.empty() ? 1'000'000 : h.values.size();
+    if (h.key == model::kNamespaceLabel) r += 500'000;
+    return r;
+  };
+  return rank(a) < rank(b);
+}
+
+std::optional<Hint> hint_of(const Node& n) {
+  switch (n.op) {
+    case Op::Equal: return Hint{n.key, {n.value}};
+    case Op::In:
+      if (n.values.empty()) return std::nullopt;  // matches nothing; never indexed
+      return Hint{n.key, n.values};
+    case Op::Has:
+    case Op::StartsWith:
+    case Op::EndsWith:
+    case Op::Contains: return Hint{n.key, {}};
+    case Op::And: {
+      std::optional<Hint> best;
+      for (const Node& o : n.operands)
+        if (auto h = hint_of(o); h && (!best || better_hint(*h, *best))) best = std::move(h);
+      return best;
+    }
+    case Op::Or: {
+      // Every operand must require the same key; values merge (any wins).
+      std::optional<Hint> merged;
+      for (const Node& o : n.operands) {
+        auto h = hint_of(o);
+        if (!h || (merged && merged->key != h->key)) return std::nullopt;
+        if (!merged) {
+          merged = std::move(h);
+        } else if (merged->values.empty() || h->values.empty()) {
+          merged->values.clear();
+        } else {
+          merged->values.insert(merged->values.end(), h->values.begin(), h->values.end());
+          std::sort(merged->values.begin(), merged->values.end());
+          merged->values.erase(std::unique(merged->values.begin(), merged->values.end()), merged->values.end());
+        }
+      }
+      return merged;
+    }
+    default: return std::nullopt;  // all(), global(), !=, not in, !has(), !
+  }
+}
+
+}  // namespace
+
+std::optional<Selector::IndexHint> Selector::index_hint() const { return hint_of(*root_); }
+
 std::vector<std::string> Selector::label_keys() const {
   std::vector<std::string> keys;
   collect_keys(*root_, keys);

@@ -27,6 +27,7 @@
 // parse(canonical()) reproduces canonical() for every parsed selector.
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -70,6 +71,16 @@ class Selector {
   // projectcalico.org/namespace), so an index knows which label changes can
   // change the result.
   std::vector<std::string> label_keys() const;
+
+  // A necessary condition for a match, so an index can skip most label
+  // sets without evaluating: every labels map this selector matches has
+  // `key`, with a value in `values` (empty: any value).  nullopt when no
+  // single key is required (all(), global(), negations, || over keys).
+  struct IndexHint {
+    std::string key;
+    std::vector<std::string> values;  // sorted, unique; empty = any value
+  };
+  std::optional<IndexHint> index_hint() const;
 
   // The same selector with every label key prefixed, e.g. "pcns." so that a
   // namespaceSelector can be evaluated against an endpoint's labels.

@@ -37,7 +37,7 @@ void add_all_elements(nft::Transaction& tx, const std::string& set, const Desire
 }  // namespace
 
 bool Syncer::structural_change(const DesiredState& desired) const {
-  if (desired.chains != chains_ || desired.sets.size() != sets_.size()) return true;
+  if (!desired.chains.changed().empty() || desired.sets.size() != sets_.size()) return true;
   for (const auto& [name, ds] : desired.sets) {
     auto it = sets_.find(name);
     if (it == sets_.end() || !(it->second == ds.decl)) return true;
@@ -64,11 +64,15 @@ nft::Transaction Syncer::incremental_transaction(const DesiredState& desired) co
     tx.add_set(ds.decl);
     add_all_elements(tx, name, ds);
   }
-  for (const auto& [name, chain] : desired.chains)
-    if (!chains_.count(name)) tx.add_chain(chain);  // declared first: rules and maps may jump to it
-  for (const auto& [name, chain] : desired.chains) {
-    auto it = chains_.find(name);
-    if (it == chains_.end() || !(it->second == chain)) tx.replace_chain(chain);
+  const auto& changed = desired.chains.changed();
+  for (const auto& name : changed)
+    if (desired.chains.count(name) && !chains_.count(name))
+      tx.add_chain(desired.chains.at(name));  // declared first: rules and maps may jump to it
+  for (const auto& name : changed) {
+    auto want = desired.chains.find(name);
+    if (want == desired.chains.end()) continue;
+    auto have = chains_.find(name);
+    if (have == chains_.end() || !(have->second == want->second)) tx.replace_chain(want->second);
   }
   for (const auto& change : element_batch(desired)) {
     if (!sets_.count(change.set.name)) continue;  // new set: already complete
@@ -78,10 +82,14 @@ nft::Transaction Syncer::incremental_transaction(const DesiredState& desired) co
   // Old chains go after the map entries that jumped to them; flushing first
   // drops their own jumps and set references.
   // Flush all of them before deleting any: they may jump to each other.
-  for (const auto& [name, chain] : chains_)
-    if (!desired.chains.count(name)) tx.replace_chain({name, chain.comment, chain.hook, {}});
-  for (const auto& [name, chain] : chains_)
-    if (!desired.chains.count(name)) tx.delete_chain(name);
+  auto removed = [&](const std::string& name) { return !desired.chains.count(name) && chains_.count(name); };
+  for (const auto& name : changed)
+    if (removed(name)) {
+      const nft::Chain& old = chains_.at(name);
+      tx.replace_chain({name, old.comment, old.hook, {}});
+    }
+  for (const auto& name : changed)
+    if (removed(name)) tx.delete_chain(name);
   for (const auto& [name, decl] : sets_)
     if (!desired.sets.count(name)) tx.delete_set(name);
   return tx;
@@ -128,13 +136,28 @@ nft::Transaction Syncer::full_transaction(const DesiredState& desired, const nft
   return tx;
 }
 
-void Syncer::mark_programmed(DesiredState& desired) {
-  chains_ = desired.chains;
-  sets_.clear();
-  for (auto& [name, ds] : desired.sets) {
-    sets_[name] = ds.decl;
-    ds.elements.mark_synced();
+void Syncer::mark_programmed(DesiredState& desired, bool everything) {
+  if (everything) {
+    chains_ = desired.chains.all();
+  } else {
+    for (const auto& name : desired.chains.changed()) {
+      auto it = desired.chains.find(name);
+      if (it == desired.chains.end()) chains_.erase(name);
+      else chains_[name] = it->second;
+    }
   }
+  desired.chains.clear_changed();
+  bool sets_changed = everything || sets_.size() != desired.sets.size();
+  for (auto& [name, ds] : desired.sets) {
+    if (ds.elements.has_changes()) ds.elements.mark_synced();
+    if (!sets_changed) {
+      auto it = sets_.find(name);
+      sets_changed = it == sets_.end() || !(it->second == ds.decl);
+    }
+  }
+  if (!sets_changed) return;
+  sets_.clear();
+  for (const auto& [name, ds] : desired.sets) sets_[name] = ds.decl;
 }
 
 SyncResult Syncer::full_sync(DesiredState& desired) {
@@ -149,7 +172,7 @@ SyncResult Syncer::full_sync(DesiredState& desired) {
     r.status = backend_.commit(tx);
   }
   if (r.status.ok()) {
-    mark_programmed(desired);
+    mark_programmed(desired, true);
     need_full_ = false;
   }
   r.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
@@ -174,7 +197,7 @@ SyncResult Syncer::sync(DesiredState& desired) {
   }
   r.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
   if (r.status.ok()) {
-    mark_programmed(desired);
+    mark_programmed(desired, false);
     return r;
   }
   spdlog::warn("dataplane: {} sync failed ({}); reconciling with a full sync", path_name(r.path), r.status.message());

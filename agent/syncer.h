@@ -42,7 +42,8 @@ class Syncer {
   nft::Transaction incremental_transaction(const DesiredState& desired) const;
   nft::ElementBatch element_batch(const DesiredState& desired) const;
   SyncResult full_sync(DesiredState& desired);
-  void mark_programmed(DesiredState& desired);
+  // `everything` after a full sync; else only the chains that changed.
+  void mark_programmed(DesiredState& desired, bool everything);
 
   nft::Backend& backend_;
   bool need_full_ = true;

@@ -1,8 +1,10 @@
 // The Backend that drives the kernel: structural changes and listings
 // through libnftables, element batches and element dumps through libnftnl.
 #include <nftables/libnftables.h>
+#include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <memory>
 
@@ -56,7 +58,13 @@ class KernelBackend : public Backend {
     if (tx.empty()) return Status::Ok();
     if (auto st = validate(tx); !st) return st;
     std::string output;
-    return run(tx.render(), output);
+    std::string text = tx.render();
+    auto start = std::chrono::steady_clock::now();
+    Status st = run(text, output);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    spdlog::debug("nft: transaction of {} ops ({} bytes) took {} us", tx.ops().size(), text.size(), us.count());
+    spdlog::trace("nft: transaction text:\n{}", text);
+    return st;
   }
 
   Status commit_elements(const ElementBatch& batch) override { return elements_.commit(batch); }

@@ -16,6 +16,9 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/cfg/env.h>
+#include <spdlog/spdlog.h>
+
 #include "agent/calc.h"
 #include "agent/syncer.h"
 #include "nft/backend.h"
@@ -88,6 +91,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=debug shows each nft transaction's time
   Params p;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -137,16 +141,19 @@ int main(int argc, char** argv) {
               calc_ms, sync_ms, cold.operations);
 
   auto measure = [&](const char* what, auto&& change) {
-    std::vector<double> samples;
+    std::vector<double> total, calculation, sync;
     for (int r = 0; r < 21; ++r) {
       auto t = Clock::now();
       change(r);
       calc.recompute();
+      calculation.push_back(ms_since(t) * 1000.0);
       SyncResult res = syncer.sync(calc.desired());
-      samples.push_back(ms_since(t) * 1000.0);
+      total.push_back(ms_since(t) * 1000.0);
+      sync.push_back(double(res.duration.count()));  // diff + backend call
       if (!res.status.ok()) std::fprintf(stderr, "%s: sync failed: %s\n", what, res.status.message().c_str());
     }
-    std::printf("%-44s median %8.1f us\n", what, median(samples));
+    std::printf("%-44s median %8.1f us (calculation %.1f, sync %.1f)\n", what, median(total), median(calculation),
+                median(sync));
   };
   measure("remote endpoint added or removed", [&](int r) {
     model::Endpoint e = endpoint(p.endpoints + 1, p);
