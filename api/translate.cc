@@ -66,10 +66,11 @@ std::string checked_selector(std::string_view text, const std::string& path, Sel
     ctx.error(path, "invalid selector " + check::quoted(text) + ": " + err->message);
     return {};
   }
-  std::string canonical = std::get<selector::Selector>(parsed).canonical();
+  const auto& sel = std::get<selector::Selector>(parsed);
+  std::string canonical = sel.canonical();
   // As Calico: global() selects resources outside any namespace and only
   // makes sense, alone, as the namespace part of a rule's peer.
-  if (canonical.find("global(") != std::string::npos) {
+  if (sel.uses_global()) {
     if (use != SelectorUse::EntityNamespace)
       ctx.error(path, "global() can only be used in a rule's namespaceSelector");
     else if (canonical != "global()")

@@ -398,6 +398,14 @@ TEST_CASE("selector: nesting and length limits") {
   CHECK_THAT(too_long.message, Catch::Contains("too long (4097 bytes)"));
   CHECK_THAT(too_long.message, Catch::Contains("at most 4096 bytes"));
 
+  // Within the limit as written, but not once normalized ("a=='b'" gains
+  // spaces): stored selectors are canonical text, so this is rejected too.
+  std::string dense = "a0=='x'";
+  for (int i = 1; dense.size() + 10 <= kMaxSelectorLength; ++i) dense += "||a" + std::to_string(i) + "=='x'";
+  REQUIRE(dense.size() <= kMaxSelectorLength);
+  ParseError normalized_too_long = error_of(dense);
+  CHECK_THAT(normalized_too_long.message, Catch::Contains("normalized form"));
+
   // A long but flat selector is fine and evaluates correctly.
   std::string wide = "has(k0)";
   for (int i = 1; i < 300; ++i) wide += " || has(k" + std::to_string(i) + ")";

@@ -145,3 +145,46 @@ TEST_CASE("a failing element batch leaves the agent asking for a full sync when 
   REQUIRE(r.status.ok());
   CHECK(w.kernel.render().find("10.244.2.9") != std::string::npos);
 }
+
+TEST_CASE("a policy change programs only its own chains; re-rendering unchanged chains is no change") {
+  World w;
+  w.calc.upsert_endpoint(ep("db", "node1", "10.244.1.2/32", {{"app", "db"}}));
+  w.calc.upsert_policy(kPolicy, allow_db_from_fe());
+  REQUIRE(w.sync().status.ok());
+
+  // Same policy again: the calculation re-renders it and the pod chains, all
+  // identical, so nothing reaches the kernel.
+  model::Policy same = allow_db_from_fe();
+  w.calc.upsert_policy(kPolicy, same);
+  CHECK(w.sync().path == SyncResult::Path::Nothing);
+
+  model::Policy changed = allow_db_from_fe();
+  changed.ingress[0].destination.ports = {{6432, 6432, ""}};
+  w.calc.upsert_policy(kPolicy, changed);
+  w.calc.recompute();
+  CHECK(w.calc.desired().chains.changed() == std::set<std::string>{"gnp-allow-fe-ingress"});
+  auto r = w.syncer.sync(w.calc.desired());
+  REQUIRE(r.status.ok());
+  CHECK(r.path == SyncResult::Path::Transaction);
+  CHECK(w.calc.desired().chains.changed().empty());
+  CHECK(w.kernel.render().find("th dport 6432") != std::string::npos);
+  CHECK(w.kernel.render().find("th dport 5432") == std::string::npos);
+
+  // Removing the policy deletes its chain and leaves the pod chain without a jump.
+  w.calc.remove_policy(kPolicy);
+  REQUIRE(w.sync().status.ok());
+  CHECK(w.kernel.render().find("gnp-allow-fe-ingress") == std::string::npos);
+}
+
+TEST_CASE("after a failed incremental sync the full sync programs every change, not only the last") {
+  World w;
+  w.calc.upsert_endpoint(ep("db", "node1", "10.244.1.2/32", {{"app", "db"}}));
+  REQUIRE(w.sync().status.ok());
+  w.calc.upsert_policy(kPolicy, allow_db_from_fe());
+  w.kernel.fail_next_commit("injected");
+  auto r = w.sync();  // incremental fails, full reconcile follows at once
+  REQUIRE(r.status.ok());
+  CHECK(r.path == SyncResult::Path::Full);
+  CHECK(w.kernel.render().find("chain gnp-allow-fe-ingress") != std::string::npos);
+  CHECK(w.sync().path == SyncResult::Path::Nothing);
+}

@@ -243,6 +243,8 @@ TEST_CASE("selectors") {
         kPrefix + "spec.ingress[0].source.selector: global() can only be used in a rule's namespaceSelector");
   CHECK(problems(ingress_rule("action: Allow\n      source:\n        namespaceSelector: \"global() && a == 'b'\"")) ==
         kPrefix + "spec.ingress[0].source.namespaceSelector: global() cannot be combined with other selector terms");
+  // A label value that merely reads "global()" is not the global() term.
+  CHECK(problems(policy("  selector: \"scope == 'global()'\"\n")).empty());
   CHECK(problems(ingress_rule("action: Allow\n      source:\n        notSelector: \"has(\"")).starts_with(
       kPrefix + "spec.ingress[0].source.notSelector: invalid selector"));
   // Blank selectors mean "none" in rules.
