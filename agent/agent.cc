@@ -136,8 +136,42 @@ void Agent::status(std::function<void(StatusReport)> done) {
     r.sets = calc_.desired().sets.size();
     r.elements = 0;
     for (const auto& [name, s] : calc_.desired().sets) r.elements += s.elements.size();
+    report_interfaces(r);
     done(std::move(r));
   });
+}
+
+bool Agent::is_workload_interface(const std::string& name) const {
+  for (const auto& prefix : opts_.calc.iface_prefixes)
+    if (name.starts_with(prefix)) return true;
+  return false;
+}
+
+void Agent::report_interfaces(StatusReport& r) const {
+  if (!interfaces_known_) return;
+  std::set<std::string> claimed;
+  for (const model::Endpoint* ep : calc_.local_endpoints()) {
+    claimed.insert(ep->interface_name);
+    if (!interfaces_.count(ep->interface_name))
+      r.endpoints_without_interface.push_back(ep->ns + "/" + ep->name + " (" + ep->interface_name + ")");
+  }
+  for (const auto& name : interfaces_)
+    if (is_workload_interface(name) && !claimed.count(name)) r.interfaces_without_endpoint.push_back(name);
+}
+
+void Agent::interface_added(const std::string& name) {
+  interfaces_known_ = true;
+  if (!interfaces_.insert(name).second || !is_workload_interface(name)) return;
+  for (const model::Endpoint* ep : calc_.local_endpoints()) {
+    if (ep->interface_name != name) continue;
+    spdlog::info("interface {} of endpoint {}/{} appeared; its policy applies", name, ep->ns, ep->name);
+    return;
+  }
+  spdlog::warn("workload interface {} has no endpoint: its traffic is dropped until one is applied", name);
+}
+
+void Agent::interface_removed(const std::string& name) {
+  if (interfaces_.erase(name) && is_workload_interface(name)) spdlog::info("interface {} went away", name);
 }
 
 void Agent::record(const SyncResult& r) {

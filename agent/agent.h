@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "agent/calc.h"
 #include "agent/service.h"
@@ -40,6 +41,16 @@ class Agent : public Service {
             std::function<void(std::vector<model::Resource>)> done) override;
   void status(std::function<void(StatusReport)> done) override;
 
+  // Interface presence, from the link monitor (call on the agent thread).
+  // Dispatch maps are keyed by interface name, so enforcement needs no
+  // change when an interface comes or goes; this feeds status and logs.
+  void interface_added(const std::string& name);
+  void interface_removed(const std::string& name);
+  void set_link_stats(uint64_t events, uint64_t resyncs) {
+    report_.link_events = events;
+    report_.link_resyncs = resyncs;
+  }
+
   // Called on the agent thread after every accepted change (for persistence).
   std::function<void(const std::map<model::Key, model::Resource>&)> on_change;
   // For `explain` and tests; call on the agent thread.
@@ -53,6 +64,8 @@ class Agent : public Service {
   void run_sync();
   void schedule_retry();
   void record(const SyncResult& r);
+  bool is_workload_interface(const std::string& name) const;
+  void report_interfaces(StatusReport& r) const;
 
   boost::asio::io_context& io_;
   AgentOptions opts_;
@@ -65,6 +78,8 @@ class Agent : public Service {
   boost::asio::steady_timer retry_timer_;
   std::chrono::milliseconds retry_delay_;
   StatusReport report_;
+  std::set<std::string> interfaces_;  // present on this node (all, not only workload ones)
+  bool interfaces_known_ = false;     // false until the link monitor reports
 };
 
 }  // namespace wac::agent

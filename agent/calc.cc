@@ -355,6 +355,12 @@ void Calculator::remove_policy(const Key& key) {
   dirty_policies_.erase(key);
 }
 
+std::vector<const model::Endpoint*> Calculator::local_endpoints() const {
+  std::vector<const model::Endpoint*> out;
+  for (const auto& [key, le] : local_) out.push_back(&le->ep);
+  return out;
+}
+
 size_t Calculator::active_policy_count() const {
   return std::count_if(policies_.begin(), policies_.end(), [](const auto& kv) { return kv.second->rendered; });
 }

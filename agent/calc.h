@@ -101,6 +101,8 @@ class Calculator {
 
   // Introspection for status and `wacctl explain`.
   size_t local_endpoint_count() const { return local_.size(); }
+  // Local endpoints, in key order ("ns/name").
+  std::vector<const model::Endpoint*> local_endpoints() const;
   size_t active_policy_count() const;
   size_t selector_set_count() const { return ipsets_.size(); }
   std::optional<EndpointPolicies> policies_for(const std::string& ns, const std::string& name) const;

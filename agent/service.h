@@ -27,6 +27,9 @@ struct StatusReport {
   std::chrono::system_clock::time_point last_sync_time{};
   std::vector<std::string> dataplane_errors;  // most recent first, bounded
   uint64_t chains = 0, sets = 0, elements = 0;  // programmed
+  std::vector<std::string> endpoints_without_interface;  // "ns/name (ifname)"
+  std::vector<std::string> interfaces_without_endpoint;
+  uint64_t link_events = 0, link_resyncs = 0;
 };
 
 // Errors carry a gRPC-like code so api/ can map them.

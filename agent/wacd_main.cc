@@ -13,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/link_monitor.h"
 #include "agent/state_file.h"
 #include "api/server.h"
 #include "api/translate.h"
@@ -146,6 +147,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   agent.start();
+  // Interfaces are only observed (maps are keyed by name, so enforcement
+  // does not wait for them); without link events wacd still enforces.
+  agent::LinkMonitor links(io, agent);
+  if (Status s = links.start(); !s.ok()) spdlog::error("link monitor: {}; interface status unavailable", s.message());
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {

@@ -243,6 +243,10 @@ void to_proto(const agent::StatusReport& r, v1::StatusResponse& out) {
   out.set_chains(r.chains);
   out.set_sets(r.sets);
   out.set_elements(r.elements);
+  for (const auto& e : r.endpoints_without_interface) out.add_endpoints_without_interface(e);
+  for (const auto& i : r.interfaces_without_endpoint) out.add_interfaces_without_endpoint(i);
+  out.set_link_events(r.link_events);
+  out.set_link_resyncs(r.link_resyncs);
 }
 
 struct Server::Impl {

@@ -169,6 +169,15 @@ std::string format_status(const v1::StatusResponse& s) {
     os << "Recent dataplane errors:\n";
     for (const auto& e : s.dataplane_errors()) os << "  " << e << "\n";
   }
+  if (!s.endpoints_without_interface().empty()) {
+    os << "Endpoints waiting for their interface:\n";
+    for (const auto& e : s.endpoints_without_interface()) os << "  " << e << "\n";
+  }
+  if (!s.interfaces_without_endpoint().empty()) {
+    os << "Workload interfaces without an endpoint (traffic dropped):\n";
+    for (const auto& i : s.interfaces_without_endpoint()) os << "  " << i << "\n";
+  }
+  os << "Link events:      " << s.link_events() << " (" << s.link_resyncs() << " resyncs after overruns)\n";
   return os.str();
 }
 

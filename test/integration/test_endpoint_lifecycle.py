@@ -2,6 +2,7 @@
 but no endpoint passes nothing; a re-added endpoint gets its policy back; an
 endpoint applied before its interface exists is enforced from the moment the
 interface appears."""
+import json
 
 import wacnet
 from wacnet import Case
@@ -52,6 +53,11 @@ def test_endpoint_delete_readd_and_late_interface(topo):
     wacd.apply(wacnet.cluster_yaml([client, other, srv, late]))
     wacd.apply(POLICY)
     wacnet.assert_matrix(enforced + no_endpoint)
+    # link events tell the operator what waits and what is orphaned
+    status = json.loads(wacd.ctl("status", "-o", "json").stdout)
+    assert [e for e in status["endpointsWithoutInterface"] if late.iface in e], status
+    assert stray.iface in status["interfacesWithoutEndpoint"], status
+    assert srv.iface not in status.get("interfacesWithoutEndpoint", []), status
 
     # the endpoint goes away but the interface stays: both directions dropped
     srv_endpoint = srv.wep_yaml()
@@ -73,3 +79,6 @@ def test_endpoint_delete_readd_and_late_interface(topo):
                          within=0)
     wacnet.assert_matrix([Case(client, late, 80, True), Case(client, late, 80, True, family=6),
                           Case(other, late, 80, False)])
+    status = json.loads(wacd.ctl("status", "-o", "json").stdout)
+    assert not status.get("endpointsWithoutInterface"), status
+    assert int(status["linkEvents"]) > 0, status
