@@ -34,15 +34,21 @@ void add_all_elements(nft::Transaction& tx, const std::string& set, const Desire
   for (const auto& [key, e] : ds.elements.elements()) tx.add_element(set, e);
 }
 
+// Both maps are sorted by name: one pass, no lookups.
+bool same_declarations(const std::map<std::string, DesiredSet>& desired, const std::map<std::string, nft::SetDecl>& have) {
+  if (desired.size() != have.size()) return false;
+  auto h = have.begin();
+  for (const auto& [name, ds] : desired) {
+    if (h->first != name || !(h->second == ds.decl)) return false;
+    ++h;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool Syncer::structural_change(const DesiredState& desired) const {
-  if (!desired.chains.changed().empty() || desired.sets.size() != sets_.size()) return true;
-  for (const auto& [name, ds] : desired.sets) {
-    auto it = sets_.find(name);
-    if (it == sets_.end() || !(it->second == ds.decl)) return true;
-  }
-  return false;
+  return !desired.chains.changed().empty() || !same_declarations(desired.sets, sets_);
 }
 
 nft::ElementBatch Syncer::element_batch(const DesiredState& desired) const {
@@ -147,15 +153,9 @@ void Syncer::mark_programmed(DesiredState& desired, bool everything) {
     }
   }
   desired.chains.clear_changed();
-  bool sets_changed = everything || sets_.size() != desired.sets.size();
-  for (auto& [name, ds] : desired.sets) {
+  for (auto& [name, ds] : desired.sets)
     if (ds.elements.has_changes()) ds.elements.mark_synced();
-    if (!sets_changed) {
-      auto it = sets_.find(name);
-      sets_changed = it == sets_.end() || !(it->second == ds.decl);
-    }
-  }
-  if (!sets_changed) return;
+  if (!everything && same_declarations(desired.sets, sets_)) return;
   sets_.clear();
   for (const auto& [name, ds] : desired.sets) sets_[name] = ds.decl;
 }

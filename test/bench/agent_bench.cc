@@ -157,7 +157,9 @@ int main(int argc, char** argv) {
   };
   measure("remote endpoint added or removed", [&](int r) {
     model::Endpoint e = endpoint(p.endpoints + 1, p);
-    e.labels["app"] = "app" + std::to_string((7 * 3 + 1) % p.apps);
+    // Matches the source selector of policy p0 (global, active on this node),
+    // so each change is one element added to or removed from a kernel set.
+    e.labels = {{"app", "app1"}, {"tier", "web"}};
     if (r % 2 == 0) calc.upsert_endpoint(e);
     else calc.remove_endpoint(e.ns, e.name);
   });
