@@ -170,6 +170,16 @@ void Agent::interface_added(const std::string& name) {
   spdlog::warn("workload interface {} has no endpoint: its traffic is dropped until one is applied", name);
 }
 
+void Agent::foreign_change(const std::string& who) {
+  ++report_.foreign_changes;
+  report_.last_foreign_change = who;
+  spdlog::warn("dataplane: {} changed table inet wac; restoring it with a full sync", who);
+  syncer_.request_full_sync();
+  if (sync_posted_) return;
+  sync_posted_ = true;
+  boost::asio::post(io_, [this] { run_sync(); });
+}
+
 void Agent::interface_removed(const std::string& name) {
   if (interfaces_.erase(name) && is_workload_interface(name)) spdlog::info("interface {} went away", name);
 }

@@ -51,6 +51,10 @@ class Agent : public Service {
     report_.link_resyncs = resyncs;
   }
 
+  // Another process changed the table (from the table guard; agent
+  // thread): restore it with a full sync and count it in status.
+  void foreign_change(const std::string& who);
+
   // Called on the agent thread after every accepted change (for persistence).
   std::function<void(const std::map<model::Key, model::Resource>&)> on_change;
   // For `explain` and tests; call on the agent thread.

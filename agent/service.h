@@ -30,6 +30,8 @@ struct StatusReport {
   std::vector<std::string> endpoints_without_interface;  // "ns/name (ifname)"
   std::vector<std::string> interfaces_without_endpoint;
   uint64_t link_events = 0, link_resyncs = 0;
+  uint64_t foreign_changes = 0;     // table changes by other processes, each repaired
+  std::string last_foreign_change;  // who made the last one
 };
 
 // Errors carry a gRPC-like code so api/ can map them.

@@ -14,6 +14,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/link_monitor.h"
+#include "agent/table_guard.h"
 #include "agent/state_file.h"
 #include "api/server.h"
 #include "api/translate.h"
@@ -151,6 +152,9 @@ int main(int argc, char** argv) {
   // does not wait for them); without link events wacd still enforces.
   agent::LinkMonitor links(io, agent);
   if (Status s = links.start(); !s.ok()) spdlog::error("link monitor: {}; interface status unavailable", s.message());
+  agent::TableGuard guard(io, agent);
+  if (Status s = guard.start(); !s.ok())
+    spdlog::error("table guard: {}; changes to the table by other processes go unnoticed", s.message());
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {

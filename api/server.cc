@@ -247,6 +247,8 @@ void to_proto(const agent::StatusReport& r, v1::StatusResponse& out) {
   for (const auto& i : r.interfaces_without_endpoint) out.add_interfaces_without_endpoint(i);
   out.set_link_events(r.link_events);
   out.set_link_resyncs(r.link_resyncs);
+  out.set_foreign_changes(r.foreign_changes);
+  out.set_last_foreign_change(r.last_foreign_change);
 }
 
 struct Server::Impl {

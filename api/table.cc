@@ -177,6 +177,8 @@ std::string format_status(const v1::StatusResponse& s) {
     os << "Workload interfaces without an endpoint (traffic dropped):\n";
     for (const auto& i : s.interfaces_without_endpoint()) os << "  " << i << "\n";
   }
+  if (s.foreign_changes() > 0)
+    os << "Foreign changes:  " << s.foreign_changes() << " restored (last by " << s.last_foreign_change() << ")\n";
   os << "Link events:      " << s.link_events() << " (" << s.link_resyncs() << " resyncs after overruns)\n";
   return os.str();
 }
