@@ -2,6 +2,7 @@
 //
 //   wacctl [--socket PATH] apply -f FILE|- ...
 //   wacctl [--socket PATH] delete -f FILE|- ...  |  delete KIND NAME [-n NS]
+//   wacctl [--socket PATH] replace -f FILE|- ... --revision N
 //   wacctl [--socket PATH] get KIND [NAME] [-n NS | -A] [-o table|yaml|json]
 //   wacctl [--socket PATH] status
 //
@@ -108,6 +109,18 @@ bool validate_documents(const std::vector<Document>& docs) {
   return ok;
 }
 
+// The whole desired state at once, as a controller sends it: anything wacd
+// holds that the files do not name is deleted.
+int cmd_replace(const Globals& g, const std::vector<std::string>& files, const std::string& ns, uint64_t revision) {
+  std::vector<Document> docs;
+  if (!load_documents(files, ns, docs) || !validate_documents(docs)) return kExitFailure;
+  std::vector<v1::Resource> resources;
+  for (const auto& d : docs) resources.push_back(d.resource);
+  if (Status s = g.client().replace_all(resources, revision); !s) return fail(s.message());
+  std::cout << resources.size() << " resources in place at revision " << revision << "\n";
+  return 0;
+}
+
 int cmd_apply(const Globals& g, const std::vector<std::string>& files, const std::string& ns) {
   std::vector<Document> docs;
   if (!load_documents(files, ns, docs) || !validate_documents(docs)) return kExitFailure;
@@ -200,6 +213,12 @@ int main(int argc, char** argv) {
   del->add_option("args", args, "KIND NAME");
   del->add_option("-n,--namespace", ns, "namespace (default: default)");
 
+  uint64_t revision = 0;
+  auto* replace = app.add_subcommand("replace", "make the resources in YAML files the complete set (deletes the rest)");
+  replace->add_option("-f,--filename", files, "YAML file, or - for stdin (repeatable)")->required();
+  replace->add_option("-n,--namespace", ns, "namespace for namespaced resources that name none (default: default)");
+  replace->add_option("--revision", revision, "snapshot revision; one lower than wacd's last is refused")->required();
+
   auto* get = app.add_subcommand("get", "show resources");
   get->add_option("kind", kind,
                   "networkpolicy (netpol, np), globalnetworkpolicy (gnp), networkset, globalnetworkset, "
@@ -229,6 +248,7 @@ int main(int argc, char** argv) {
   }
   if (apply->parsed()) return cmd_apply(g, files, ns);
   if (del->parsed()) return cmd_delete(g, files, args, ns);
+  if (replace->parsed()) return cmd_replace(g, files, ns, revision);
   if (get->parsed()) return cmd_get(g, kind, name, ns, all_namespaces, output);
   if (status->parsed()) return cmd_status(g, status_output);
   return kExitUsage;
