@@ -16,10 +16,15 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions opts, nft::Backend& backe
       retry_timer_(io),
       retry_delay_(opts_.retry_min) {
   report_.node_name = opts_.calc.node_name;
+  egress_ = std::make_unique<egress::Manager>(
+      io, egress::Settings{opts_.calc.node_name, opts_.egress, opts_.calc.iface_prefixes}, calc_.desired(),
+      opts_.egress_routing ? egress::make_kernel(opts_.egress.route_protocol) : nullptr);
+  egress_->on_change = [this] { egress_changed(); };
 }
 
 void Agent::store(const model::Resource& r) {
   resources_[r.key] = r;
+  egress_->observe(r);
   std::visit(
       [&](const auto& body) {
         using T = std::decay_t<decltype(body)>;
@@ -27,12 +32,14 @@ void Agent::store(const model::Resource& r) {
         else if constexpr (std::is_same_v<T, model::Endpoint>) calc_.upsert_endpoint(body);
         else if constexpr (std::is_same_v<T, model::NetworkSet>) calc_.upsert_network_set(body);
         else if constexpr (std::is_same_v<T, model::Policy>) calc_.upsert_policy(r.key, body);
+        else if constexpr (std::is_same_v<T, model::SecurityGroup>) calc_.upsert_security_group(body);
       },
       r.body);
 }
 
 void Agent::erase(const model::Key& key) {
   if (!resources_.erase(key)) return;
+  egress_->forget(key);
   switch (key.kind) {
     case Kind::Namespace: calc_.remove_namespace(key.name); break;
     case Kind::WorkloadEndpoint: calc_.remove_endpoint(key.ns, key.name); break;
@@ -41,6 +48,7 @@ void Agent::erase(const model::Key& key) {
     case Kind::NetworkPolicy:
     case Kind::GlobalNetworkPolicy:
     case Kind::K8sNetworkPolicy: calc_.remove_policy(key); break;
+    case Kind::SecurityGroup: calc_.remove_security_group(key.name); break;
     default: break;
   }
 }
@@ -48,6 +56,7 @@ void Agent::erase(const model::Key& key) {
 void Agent::preload(std::vector<model::Resource> resources) {
   for (const auto& r : resources) store(r);
   calc_.recompute();
+  egress_->recompute();
   spdlog::info("agent: loaded {} resources from the state file", resources.size());
 }
 
@@ -59,6 +68,7 @@ void Agent::start() {
 // gets OK can rely on the kernel enforcing it.
 void Agent::changed(Done done) {
   calc_.recompute();
+  egress_->recompute();
   if (on_change) on_change(resources_);
   waiting_.push_back(std::move(done));
   if (sync_posted_) return;
@@ -68,6 +78,8 @@ void Agent::changed(Done done) {
 
 void Agent::apply(std::vector<model::Resource> resources, Done done) {
   boost::asio::post(io_, [this, resources = std::move(resources), done = std::move(done)]() mutable {
+    if (std::string problems = egress_->check(resources_, resources, false); !problems.empty())
+      return done({ApiError::Code::InvalidArgument, problems});
     for (const auto& r : resources) store(r);
     changed(std::move(done));
   });
@@ -95,6 +107,8 @@ void Agent::replace_all(std::vector<model::Resource> resources, uint64_t revisio
                                                     std::to_string(revision_)});
       return;
     }
+    if (std::string problems = egress_->check(resources_, resources, true); !problems.empty())
+      return done({ApiError::Code::InvalidArgument, problems});
     std::map<model::Key, const model::Resource*> wanted;
     for (const auto& r : resources) wanted[r.key] = &r;
     std::vector<model::Key> gone;
@@ -137,6 +151,7 @@ void Agent::status(std::function<void(StatusReport)> done) {
     r.elements = 0;
     for (const auto& [name, s] : calc_.desired().sets) r.elements += s.elements.size();
     report_interfaces(r);
+    if (dns_tap_) r.dns = dns_tap_->stats();
     done(std::move(r));
   });
 }
@@ -202,8 +217,15 @@ void Agent::record(const SyncResult& r) {
 
 void Agent::run_sync() {
   sync_posted_ = false;
+  egress_->before_rules();  // routes first: a packet that gets a mark finds them
+  dns_before_sync();
   SyncResult r = syncer_.sync(calc_.desired());
-  if (r.path != SyncResult::Path::Nothing) record(r);
+  dns_after_sync(r);
+  if (r.path != SyncResult::Path::Nothing) {
+    record(r);
+    if (on_sync) on_sync(r);
+  }
+  if (egress_->after_rules(r.status.ok())) egress_changed();  // stale routes once unmarked
   ApiError answer;
   if (!r.status.ok()) answer.message = "applied; the dataplane sync failed and will be retried: " + r.status.message();
   for (auto& done : std::exchange(waiting_, {})) done(answer);
@@ -212,6 +234,18 @@ void Agent::run_sync() {
     return;
   }
   schedule_retry();
+}
+
+void Agent::egress_changed() {
+  calc_.recompute();
+  egress_->recompute();
+  if (sync_posted_) return;
+  sync_posted_ = true;
+  boost::asio::post(io_, [this] { run_sync(); });
+}
+
+void Agent::egress_status(std::function<void(EgressReport)> done) {
+  boost::asio::post(io_, [this, done = std::move(done)] { done(egress_->report()); });
 }
 
 void Agent::schedule_retry() {

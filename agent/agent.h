@@ -10,6 +10,8 @@
 #include <set>
 
 #include "agent/calc.h"
+#include "agent/dns_tap.h"
+#include "agent/egress.h"
 #include "agent/service.h"
 #include "agent/syncer.h"
 #include "nft/backend.h"
@@ -21,6 +23,8 @@ struct AgentOptions {
   std::string state_file;  // resources persisted here (empty: not persisted)
   std::chrono::milliseconds retry_min{500};
   std::chrono::milliseconds retry_max{30000};
+  EgressConfig egress;
+  bool egress_routing = false;  // program policy routing (rtnetlink); off in tests
 };
 
 class Agent : public Service {
@@ -40,6 +44,11 @@ class Agent : public Service {
   void list(std::optional<model::Kind> kind, std::string ns, std::string name,
             std::function<void(std::vector<model::Resource>)> done) override;
   void status(std::function<void(StatusReport)> done) override;
+  void egress_status(std::function<void(EgressReport)> done) override;
+  void dns_report(std::string name_filter, std::function<void(DnsReport)> done) override;
+  void explain(std::string ns, std::string pod, std::function<void(ApiError, Explanation)> done) override;  // explain.cc
+  // The DNS tap to tell which domain sets exist after each sync (agent_dns.cc).
+  void set_dns_tap(DnsTap* tap) { dns_tap_ = tap; }
 
   // Interface presence, from the link monitor (call on the agent thread).
   // Dispatch maps are keyed by interface name, so enforcement needs no
@@ -57,6 +66,8 @@ class Agent : public Service {
 
   // Called on the agent thread after every accepted change (for persistence).
   std::function<void(const std::map<model::Key, model::Resource>&)> on_change;
+  // Called on the agent thread after every sync that did something (metrics).
+  std::function<void(const SyncResult&)> on_sync;
   // For `explain` and tests; call on the agent thread.
   Calculator& calculator() { return calc_; }
   boost::asio::io_context& io() { return io_; }
@@ -66,7 +77,10 @@ class Agent : public Service {
   void erase(const model::Key& key);
   void changed(Done done);
   void run_sync();
+  void egress_changed();  // probes, links or addresses moved: recompute and sync
   void schedule_retry();
+  void dns_before_sync();
+  void dns_after_sync(const SyncResult& r);
   void record(const SyncResult& r);
   bool is_workload_interface(const std::string& name) const;
   void report_interfaces(StatusReport& r) const;
@@ -75,6 +89,9 @@ class Agent : public Service {
   AgentOptions opts_;
   Calculator calc_;
   Syncer syncer_;
+  std::unique_ptr<egress::Manager> egress_;
+  DnsTap* dns_tap_ = nullptr;
+  DomainSetMap dns_published_;  // the domain sets the tap was last told about
   std::map<model::Key, model::Resource> resources_;
   uint64_t revision_ = 0;
   std::vector<Done> waiting_;  // answered after the next sync

@@ -6,6 +6,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "agent/dns_rules.h"
 #include "agent/names.h"
 #include "agent/render.h"
 
@@ -141,6 +142,19 @@ void Calculator::install_static_objects() {
   if (!cfg_.endpoint_to_host_allow)
     append(in.rules, per_prefix("iifname", "counter drop comment \"endpoint to host: drop\""));
   desired_.chains.put(in);
+  if (cfg_.dns_tap_group) desired_.chains.put(dns_tap_chain(cfg_.iface_prefixes, cfg_.dns_tap_group));
+}
+
+// Rules whose destination selector may match a network set with domains
+// render one rule per domain; re-render them when such a set changes.
+void Calculator::netset_domains_changed() {
+  for (const auto& [key, ps] : policies_) {
+    bool selects = std::any_of(ps->p.egress.begin(), ps->p.egress.end(), [](const model::Rule& r) {
+      return r.action == model::Action::Allow &&
+             (!r.destination.selector.empty() || !r.destination.namespace_selector.empty());
+    });
+    if (selects && ps->rendered) dirty_policies_.insert(key);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -211,6 +225,7 @@ void Calculator::upsert_namespace(const model::Namespace& ns) {
   }
   for (auto& [key, le] : local_)
     if (le->ep.ns == ns.name) dirty_endpoints_.insert(key);
+  if (netset_domains_.in_namespace(ns.name)) netset_domains_changed();
 }
 
 void Calculator::remove_namespace(const std::string& name) {
@@ -227,6 +242,7 @@ void Calculator::upsert_endpoint(const model::Endpoint& ep) {
   src.comment = names::endpoint_label(ep);
   src.is_endpoint = true;
   src.own_labels = ep.labels;
+  add_security_group_labels(ep.security_groups, src.own_labels);
   src.cidrs = ep.ip_networks;
   add_source("ep:" + key, std::move(src));
 
@@ -258,11 +274,14 @@ void Calculator::upsert_network_set(const model::NetworkSet& set) {
   src.comment = set.ns.empty() ? "netset " + set.name : "netset " + set.ns + "/" + set.name;
   src.own_labels = set.labels;
   src.cidrs = set.nets;
-  add_source("set:" + set.ns + "/" + set.name, std::move(src));
+  std::string id = "set:" + set.ns + "/" + set.name;
+  add_source(id, std::move(src));
+  if (netset_domains_.update(id, set.ns, set.allowed_egress_domains)) netset_domains_changed();
 }
 
 void Calculator::remove_network_set(const std::string& ns, const std::string& name) {
   drop_source("set:" + ns + "/" + name);
+  if (netset_domains_.remove("set:" + ns + "/" + name)) netset_domains_changed();
 }
 
 // ---------------------------------------------------------------------------
@@ -404,6 +423,14 @@ void Calculator::render_policy(const Key& key, PolicyState& ps) {
     return acquire_ipset(rule_selector(sel, ns_sel, p.ns), f, ps.held_sets);
   };
   ctx.domain_set = [&](const std::string& domain, Family f) { return acquire_domain_set(domain, f, ps.held_sets); };
+  ctx.netset_domains = [&](const std::string& sel, const std::string& ns_sel) {
+    if (netset_domains_.empty()) return std::vector<std::string>{};
+    Selector dest = rule_selector(sel, ns_sel, p.ns);
+    return netset_domains_.matching([&](const std::string& id) {
+      auto it = sources_.find(id);
+      return it != sources_.end() && dest.matches(it->second->labels);
+    });
+  };
   for (Direction d : {Direction::Ingress, Direction::Egress}) {
     std::string name = names::policy_chain(p, d);
     if (!applies_in(p, d)) {
@@ -487,6 +514,7 @@ void Calculator::render_endpoint(LocalEndpoint& le) {
                                     ep.interface_name + ")"),
                      std::nullopt, {}};
     if (d == Direction::Egress) chain.rules = anti_spoof_rules(ep);
+    append_security_group_stage(ep, d, chain.rules);
     auto keys = ordered_policies(key, d);
     if (!keys.empty()) {
       chain.rules.push_back(std::string("meta mark set meta mark and ") + [&] {
@@ -556,6 +584,7 @@ void Calculator::recompute() {
     render_endpoint(*it->second);
   }
   dirty_endpoints_.clear();
+  sync_security_group_chains();  // the groups local endpoints name
 
   // 5. Policies no longer used by any local endpoint drop their chains and sets.
   for (const Key& key : changed) {

@@ -19,6 +19,8 @@
 #include "agent/element_table.h"
 #include "agent/label_index.h"
 #include "agent/model.h"
+#include "agent/netset_domains.h"
+#include "agent/security_groups.h"
 #include "agent/selector.h"
 #include "nft/ruleset.h"
 
@@ -31,6 +33,8 @@ struct CalcConfig {
   uint32_t verdict_mark = 0x10000;
   // What happens to pod -> host traffic after the pod's egress policy.
   bool endpoint_to_host_allow = true;
+  // nfnetlink_log group of the DNS tap chain (agent/dns_rules.h); 0: no tap.
+  uint16_t dns_tap_group = 5353;
 };
 
 struct DesiredSet {
@@ -93,6 +97,10 @@ class Calculator {
   void remove_network_set(const std::string& ns, const std::string& name);
   void upsert_policy(const model::Key& key, const model::Policy& p);
   void remove_policy(const model::Key& key);
+  // AWS security groups (calc_security_groups.cc).  A local endpoint in at
+  // least one group passes a security group stage before its policies.
+  void upsert_security_group(const model::SecurityGroup& sg);
+  void remove_security_group(const std::string& group_id);
 
   // Brings desired() up to date after a batch of the calls above.
   void recompute();
@@ -117,6 +125,7 @@ class Calculator {
   struct LocalEndpoint;
 
   void install_static_objects();
+  void netset_domains_changed();
   void relabel(Source& src);
   void add_source(const std::string& id, Source src);
   void drop_source(const std::string& id);
@@ -138,6 +147,13 @@ class Calculator {
   void unrender_endpoint(const model::Endpoint& ep);
   std::vector<model::Key> ordered_policies(const std::string& ep_key, model::Direction d) const;
 
+  // Security groups (calc_security_groups.cc).
+  void append_security_group_stage(const model::Endpoint& ep, model::Direction d,
+                                   std::vector<std::string>& rules) const;
+  void sync_security_group_chains();
+  void render_security_group(const std::string& group_id, RenderedSecurityGroup& r);
+  void unrender_security_group(const std::string& group_id, RenderedSecurityGroup& r);
+
   CalcConfig cfg_;
   DesiredState desired_;
   std::map<std::string, model::Namespace> namespaces_;
@@ -148,11 +164,15 @@ class Calculator {
   LabelsIndex<Source*> source_index_;    // sources_ by their effective labels
   std::map<std::string, int> domain_refs_;                          // by nft set name
   std::map<std::string, std::pair<std::string, std::string>> domain_names_;
+  NetsetDomains netset_domains_;  // allowedEgressDomains, by source id
   std::map<model::Key, std::unique_ptr<PolicyState>> policies_;
   std::map<std::string, std::unique_ptr<LocalEndpoint>> local_;  // "ns/name"
   std::set<model::Key> dirty_policies_;
   std::set<model::Key> removed_policies_;
   std::set<std::string> dirty_endpoints_;
+  std::map<std::string, model::SecurityGroup> security_groups_;         // applied, by GroupId
+  std::map<std::string, RenderedSecurityGroup> rendered_groups_;        // used by a local endpoint
+  std::set<std::string> dirty_groups_;                                  // changed since recompute()
 };
 
 }  // namespace wac::agent

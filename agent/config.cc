@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "agent/host_port.h"
+
 namespace wac::agent {
 
 namespace {
@@ -95,7 +97,7 @@ struct Reader {
 void read_dns(const YAML::Node& n, DnsConfig& d, Reader& r) {
   Reader sub{r.where("dns"), {}};
   if (sub.check_keys(n, {"tapGroup", "trustedServers", "clusterDNS", "ttlGraceSeconds", "minTTLSeconds",
-                         "maxTTLSeconds", "maxAddressesPerName"})) {
+                         "maxTTLSeconds", "maxAddressesPerName", "holdResponses", "holdQueue"})) {
     sub.unsigned_int(n, "tapGroup", d.tap_group, 65535);
     sub.addresses(n, "trustedServers", d.trusted_servers);
     sub.address(n, "clusterDNS", d.cluster_dns);
@@ -103,8 +105,111 @@ void read_dns(const YAML::Node& n, DnsConfig& d, Reader& r) {
     sub.unsigned_int(n, "minTTLSeconds", d.min_ttl_seconds, 86400 * 7);
     sub.unsigned_int(n, "maxTTLSeconds", d.max_ttl_seconds, 86400 * 7);
     sub.unsigned_int(n, "maxAddressesPerName", d.max_addresses_per_name, 1'000'000);
+    sub.boolean(n, "holdResponses", d.hold_responses);
+    sub.unsigned_int(n, "holdQueue", d.hold_queue, 65535);
   }
   if (!sub.error.ok() && r.error.ok()) r.error = sub.error;
+}
+
+// "20000-20999": a first and a last table ID.
+void read_table_range(const YAML::Node& n, EgressConfig& e, Reader& r) {
+  std::string text;
+  r.string(n, "tableRange", text);
+  if (text.empty()) return;
+  auto dash = text.find('-');
+  try {
+    if (dash == std::string::npos) throw std::invalid_argument("");
+    size_t used1 = 0, used2 = 0;
+    std::string first = text.substr(0, dash), last = text.substr(dash + 1);
+    unsigned long long a = std::stoull(first, &used1), b = std::stoull(last, &used2);
+    if (used1 != first.size() || used2 != last.size() || a > 0xffffffffull || b > 0xffffffffull)
+      throw std::invalid_argument("");
+    e.table_first = uint32_t(a);
+    e.table_last = uint32_t(b);
+  } catch (const std::exception&) {
+    r.fail("tableRange", "expected FIRST-LAST table IDs, e.g. 20000-20999, got \"" + text + "\"");
+  }
+}
+
+void read_egress(const YAML::Node& n, EgressConfig& e, Reader& r) {
+  Reader sub{r.where("egress"), {}};
+  if (sub.check_keys(n, {"clusterCIDRs", "tableRange", "rulePriority", "markMask", "routeProtocol", "setSysctls",
+                         "gatewayNodes"})) {
+    std::vector<std::string> cidrs;
+    sub.strings(n, "clusterCIDRs", cidrs);
+    if (n["clusterCIDRs"]) e.cluster_cidrs.clear();
+    for (size_t i = 0; i < cidrs.size(); ++i) {
+      auto c = Cidr::parse(cidrs[i], /*allow_host_bits=*/false);
+      if (!c) sub.fail("clusterCIDRs[" + std::to_string(i) + "]", "invalid CIDR \"" + cidrs[i] + "\"");
+      else e.cluster_cidrs.push_back(*c);
+    }
+    read_table_range(n, e, sub);
+    sub.unsigned_int(n, "rulePriority", e.rule_priority, 0xffffffffu);
+    sub.unsigned_int(n, "markMask", e.mark_mask, 0xffffffffu);
+    sub.unsigned_int(n, "routeProtocol", e.route_protocol, 255);
+    sub.boolean(n, "setSysctls", e.set_sysctls);
+    sub.strings(n, "gatewayNodes", e.gateway_nodes);
+  }
+  if (!sub.error.ok() && r.error.ok()) r.error = sub.error;
+}
+
+Status validate_egress(const EgressConfig& e, uint32_t verdict_mark) {
+  if (e.table_first == 0 || e.table_first > e.table_last)
+    return Status::Error("egress.tableRange: FIRST must be at least 1 and not above LAST");
+  if (e.table_first <= 255 && e.table_last >= 253)
+    return Status::Error("egress.tableRange: must not include the kernel's tables 253-255 (default, main, local)");
+  if (e.rule_priority == 0 || e.rule_priority >= 32766)
+    return Status::Error("egress.rulePriority: must be 1-32765 (before the main table's rule)");
+  uint32_t m = e.mark_mask;
+  if (m == 0 || ((m >> __builtin_ctz(m)) & ((m >> __builtin_ctz(m)) + 1)) != 0)
+    return Status::Error("egress.markMask: must be one run of contiguous bits, e.g. 0x0ff00000");
+  if (m & verdict_mark) return Status::Error("egress.markMask: overlaps verdictMark");
+  if (e.route_protocol <= 4)
+    return Status::Error("egress.routeProtocol: 0-4 are the kernel's own (unspec, redirect, kernel, boot, static)");
+  for (size_t i = 0; i < e.gateway_nodes.size(); ++i)
+    if (e.gateway_nodes[i].empty()) return Status::Error("egress.gatewayNodes[" + std::to_string(i) + "]: empty");
+  return Status::Ok();
+}
+
+void read_listen(const YAML::Node& n, ListenConfig& l, Reader& r) {
+  Reader sub{r.where("listen"), {}};
+  if (sub.check_keys(n, {"address", "tlsCert", "tlsKey", "clientCA", "allowedSubjects", "insecure"})) {
+    sub.string(n, "address", l.address);
+    sub.string(n, "tlsCert", l.tls_cert);
+    sub.string(n, "tlsKey", l.tls_key);
+    sub.string(n, "clientCA", l.client_ca);
+    sub.strings(n, "allowedSubjects", l.allowed_subjects);
+    sub.boolean(n, "insecure", l.insecure);
+  }
+  if (!sub.error.ok() && r.error.ok()) r.error = sub.error;
+}
+
+Status validate_address(const char* key, const std::string& text) {
+  std::string why;
+  if (!text.empty() && !parse_host_port(text, &why))
+    return Status::Error(std::string(key) + ": expected IP:PORT or [IPv6]:PORT, got \"" + text + "\": " + why);
+  return Status::Ok();
+}
+
+// Plaintext only when asked for by name; TLS needs all three files.
+Status validate_listen(const ListenConfig& l) {
+  if (Status s = validate_address("listen.address", l.address); !s.ok()) return s;
+  const std::pair<const char*, const std::string*> files[] = {
+      {"listen.tlsCert", &l.tls_cert}, {"listen.tlsKey", &l.tls_key}, {"listen.clientCA", &l.client_ca}};
+  for (const auto& [key, path] : files) {
+    if (!path->empty() && (*path)[0] != '/') return Status::Error(std::string(key) + ": must be an absolute path");
+    if (l.insecure && !path->empty())
+      return Status::Error(std::string(key) + ": cannot be combined with listen.insecure: true");
+    if (!l.address.empty() && !l.insecure && path->empty())
+      return Status::Error(std::string(key) + ": required for the TCP listener (mutual TLS); "
+                           "or set listen.insecure: true for plaintext");
+  }
+  for (size_t i = 0; i < l.allowed_subjects.size(); ++i)
+    if (l.allowed_subjects[i].empty())
+      return Status::Error("listen.allowedSubjects[" + std::to_string(i) + "]: must not be empty");
+  if (l.insecure && !l.allowed_subjects.empty())
+    return Status::Error("listen.allowedSubjects: needs client certificates, which listen.insecure: true turns off");
+  return Status::Ok();
 }
 
 }  // namespace
@@ -119,7 +224,7 @@ Status Config::from_yaml(const std::string& text, Config& out) {
   if (root.IsNull()) return out.validate();
   Reader r;
   if (!r.check_keys(root, {"nodeName", "socket", "socketGroup", "stateDir", "workloadInterfacePrefixes",
-                           "endpointToHostAction", "verdictMark", "logLevel", "dns"}))
+                           "endpointToHostAction", "verdictMark", "logLevel", "metricsAddress", "listen", "dns", "egress"}))
     return r.error;
   try {
     r.string(root, "nodeName", out.node_name);
@@ -134,7 +239,10 @@ Status Config::from_yaml(const std::string& text, Config& out) {
     else r.fail("endpointToHostAction", "expected Accept or Drop, got \"" + action + "\"");
     r.unsigned_int(root, "verdictMark", out.verdict_mark, 0xffffffffu);
     r.string(root, "logLevel", out.log_level);
+    r.string(root, "metricsAddress", out.metrics_address);
+    if (auto listen = root["listen"]) read_listen(listen, out.listen, r);
     if (auto dns = root["dns"]) read_dns(dns, out.dns, r);
+    if (auto egress = root["egress"]) read_egress(egress, out.egress, r);
   } catch (const YAML::Exception& e) {
     r.fail("", std::string("invalid value: ") + e.what());
   }
@@ -172,6 +280,12 @@ Status Config::validate() const {
   if (dns.min_ttl_seconds > dns.max_ttl_seconds)
     return Status::Error("dns.minTTLSeconds: must not exceed dns.maxTTLSeconds");
   if (dns.max_addresses_per_name == 0) return Status::Error("dns.maxAddressesPerName: must be at least 1");
+  if (Status s = validate_egress(egress, verdict_mark); !s.ok()) return s;
+  if (Status s = validate_address("metricsAddress", metrics_address); !s.ok()) return s;
+  if (auto a = parse_host_port(metrics_address); a && !a->host.is_v4())
+    return Status::Error("metricsAddress: must be an IPv4 address (the metrics server, civetweb as Debian builds "
+                         "it, has no IPv6), got \"" + metrics_address + "\"");
+  if (Status s = validate_listen(listen); !s.ok()) return s;
   return Status::Ok();
 }
 
@@ -186,6 +300,15 @@ std::string Config::to_yaml() const {
   e << YAML::Key << "endpointToHostAction" << YAML::Value << (endpoint_to_host_allow ? "Accept" : "Drop");
   e << YAML::Key << "verdictMark" << YAML::Value << YAML::Hex << verdict_mark << YAML::Dec;
   e << YAML::Key << "logLevel" << YAML::Value << log_level;
+  e << YAML::Key << "metricsAddress" << YAML::Value << metrics_address;
+  e << YAML::Key << "listen" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "address" << YAML::Value << listen.address;
+  e << YAML::Key << "tlsCert" << YAML::Value << listen.tls_cert;
+  e << YAML::Key << "tlsKey" << YAML::Value << listen.tls_key;
+  e << YAML::Key << "clientCA" << YAML::Value << listen.client_ca;
+  e << YAML::Key << "allowedSubjects" << YAML::Value << YAML::Flow << listen.allowed_subjects;
+  e << YAML::Key << "insecure" << YAML::Value << listen.insecure;
+  e << YAML::EndMap;
   e << YAML::Key << "dns" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "tapGroup" << YAML::Value << dns.tap_group;
   std::vector<std::string> trusted;
@@ -196,6 +319,20 @@ std::string Config::to_yaml() const {
   e << YAML::Key << "minTTLSeconds" << YAML::Value << dns.min_ttl_seconds;
   e << YAML::Key << "maxTTLSeconds" << YAML::Value << dns.max_ttl_seconds;
   e << YAML::Key << "maxAddressesPerName" << YAML::Value << dns.max_addresses_per_name;
+  e << YAML::Key << "holdResponses" << YAML::Value << dns.hold_responses;
+  e << YAML::Key << "holdQueue" << YAML::Value << dns.hold_queue;
+  e << YAML::EndMap;
+  e << YAML::Key << "egress" << YAML::Value << YAML::BeginMap;
+  std::vector<std::string> cluster;
+  for (const auto& c : egress.cluster_cidrs) cluster.push_back(c.str());
+  e << YAML::Key << "clusterCIDRs" << YAML::Value << YAML::Flow << cluster;
+  e << YAML::Key << "tableRange" << YAML::Value
+    << std::to_string(egress.table_first) + "-" + std::to_string(egress.table_last);
+  e << YAML::Key << "rulePriority" << YAML::Value << egress.rule_priority;
+  e << YAML::Key << "markMask" << YAML::Value << YAML::Hex << egress.mark_mask << YAML::Dec;
+  e << YAML::Key << "routeProtocol" << YAML::Value << unsigned(egress.route_protocol);
+  e << YAML::Key << "setSysctls" << YAML::Value << egress.set_sysctls;
+  e << YAML::Key << "gatewayNodes" << YAML::Value << YAML::Flow << egress.gateway_nodes;
   e << YAML::EndMap << YAML::EndMap;
   return e.c_str();
 }

@@ -20,7 +20,40 @@ struct DnsConfig {
   uint32_t min_ttl_seconds = 30;
   uint32_t max_ttl_seconds = 86400;
   uint32_t max_addresses_per_name = 256;
+  // Hold DNS responses to pods (NFQUEUE) until their addresses are in the
+  // kernel, so a connection right after the lookup is never dropped.
+  bool hold_responses = true;
+  uint16_t hold_queue = 5353;            // NFQUEUE number of the hold
   bool operator==(const DnsConfig&) const = default;
+};
+
+// Egress gateways (issue 4): how this node marks, routes and probes.
+struct EgressConfig {
+  // The cluster's pod and service ranges: never sent to a gateway.
+  std::vector<Cidr> cluster_cidrs;
+  // Policy-routing tables wacd may use, one per gateway group.
+  uint32_t table_first = 20000;
+  uint32_t table_last = 20999;
+  uint32_t rule_priority = 100;      // of the `ip rule fwmark ... lookup T`
+  uint32_t mark_mask = 0x0ff00000;   // fwmark bits wacd may use (contiguous)
+  uint8_t route_protocol = 87;       // marks wacd's rules, routes and addresses as its own
+  bool set_sysctls = true;           // else only report forwarding/rp_filter/hash settings
+  std::vector<std::string> gateway_nodes;  // nodes known without endpoints (see README)
+  bool operator==(const EgressConfig&) const = default;
+};
+
+// The optional TCP listener for a remote controller; the unix socket is
+// always served.  Mutual TLS unless `insecure` (plaintext, logged loudly).
+struct ListenConfig {
+  std::string address;    // "IP:PORT" or "[IPv6]:PORT"; "" = no TCP listener
+  std::string tls_cert;   // the server's certificate chain (PEM file)
+  std::string tls_key;    // its private key (PEM file)
+  std::string client_ca;  // CA(s) that sign accepted client certificates (PEM file)
+  // A client is accepted if its certificate's common name or its whole
+  // subject ("CN=ctl,O=ops", RFC 2253) is listed; empty = any the CA signed.
+  std::vector<std::string> allowed_subjects;
+  bool insecure = false;  // plaintext TCP without authentication
+  bool operator==(const ListenConfig&) const = default;
 };
 
 struct Config {
@@ -32,7 +65,10 @@ struct Config {
   bool endpoint_to_host_allow = true;
   uint32_t verdict_mark = 0x10000;
   std::string log_level = "info";
+  std::string metrics_address = "127.0.0.1:9475";  // Prometheus endpoint, IPv4; "" = none
+  ListenConfig listen;
   DnsConfig dns;
+  EgressConfig egress;
   bool operator==(const Config&) const = default;
 
   // Loads YAML text over the defaults.  Errors name the key:

@@ -43,6 +43,12 @@ struct Key {
 // Label key Calico puts on every namespaced endpoint and network set.
 inline constexpr const char* kNamespaceLabel = "projectcalico.org/namespace";
 inline constexpr const char* kOrchestratorLabel = "projectcalico.org/orchestrator";
+// Pod annotation naming the security groups a pod is in (Calico's AWS
+// security group integration): a JSON list of group IDs.
+inline constexpr const char* kSecurityGroupsAnnotation = "aws.tigera.io/security-groups";
+// Membership label: every member of group G carries "sg.aws.tigera.io/G": ""
+// (endpoints from the annotation; network sets may carry it to list hosts).
+inline constexpr const char* kSecurityGroupLabelPrefix = "sg.aws.tigera.io/";
 
 enum class Action { Allow, Deny, Log, Pass };
 enum class Direction { Ingress, Egress };
@@ -119,6 +125,9 @@ struct Endpoint {
   Labels labels;                  // as given; namespace labels are added by the agent
   std::map<std::string, std::string> annotations;
   std::vector<NamedPort> ports;
+  // Security group IDs from the aws.tigera.io/security-groups annotation,
+  // sorted and unique; empty: the endpoint is in no group.
+  std::vector<std::string> security_groups;
   auto operator<=>(const Endpoint&) const = default;
 };
 
@@ -138,11 +147,75 @@ struct NetworkSet {
   auto operator<=>(const NetworkSet&) const = default;
 };
 
+// One AWS IpPermission, validated.  Allows traffic of the protocol (and
+// ports) whose peer -- the source for ingress, the destination for egress --
+// is in one of `cidrs` or a member of one of `groups`.
+struct SecurityGroupPermission {
+  std::optional<uint8_t> protocol;  // nullopt: all protocols ("-1")
+  std::optional<PortRange> ports;   // tcp/udp destination ports; nullopt: all
+  std::optional<IcmpMatch> icmp;    // icmp/icmpv6 type (and code); nullopt: all
+  std::vector<Cidr> cidrs;          // IpRanges and Ipv6Ranges
+  std::vector<std::string> groups;  // UserIdGroupPairs[].GroupId, sorted and unique
+  auto operator<=>(const SecurityGroupPermission&) const = default;
+};
+
+// An AWS security group (wac.dev/v1 SecurityGroup): allow-only and stateful.
+struct SecurityGroup {
+  std::string id;    // GroupId, also the resource name
+  std::string name;  // GroupName, for display
+  std::string vpc_id;
+  std::vector<SecurityGroupPermission> ingress;  // IpPermissions
+  std::vector<SecurityGroupPermission> egress;   // IpPermissionsEgress
+  auto operator<=>(const SecurityGroup&) const = default;
+};
+
+// Calico Enterprise's way of choosing an egress gateway: on a pod (first)
+// or its namespace, a selector over gateway labels and, optionally, one over
+// the labels of the gateway's namespace.
+inline constexpr const char* kEgressSelectorAnnotation = "egress.projectcalico.org/selector";
+inline constexpr const char* kEgressNamespaceSelectorAnnotation = "egress.projectcalico.org/namespaceSelector";
+
+// One gateway of an EgressGateway: a node that SNATs to egress_ip.
+struct EgressGatewayMember {
+  std::string node;
+  IpAddr node_ip;    // clients route to it (same family as egress_ip)
+  IpAddr egress_ip;
+  std::string interface;  // "" = the interface of the node's default route
+  bool healthy = true;    // false: out of service through the API
+  auto operator<=>(const EgressGatewayMember&) const = default;
+};
+
+struct EgressHealthCheck {
+  enum class Protocol { ICMP, TCP, None };
+  Protocol protocol = Protocol::ICMP;
+  uint16_t port = 0;  // TCP
+  uint32_t interval_ms = 1000;
+  uint32_t timeout_ms = 500;
+  uint32_t failure_threshold = 3;
+  uint32_t success_threshold = 1;
+  auto operator<=>(const EgressHealthCheck&) const = default;
+};
+
+// wac.dev/v1 EgressGateway (cluster-scoped).
+struct EgressGateway {
+  std::string name;
+  Labels labels;                   // selected by the Calico Enterprise annotations
+  std::string namespace_selector;  // canonical; both "" = annotation-selected only
+  std::string selector;
+  std::vector<Cidr> destinations;  // defaulted to 0.0.0.0/0 and ::/0
+  std::vector<Cidr> excluded;
+  std::optional<double> order;     // nullopt sorts last
+  std::vector<EgressGatewayMember> gateways;
+  EgressHealthCheck health_check;
+  std::string gateway_namespace;   // for the namespaceSelector annotation
+  auto operator<=>(const EgressGateway&) const = default;
+};
+
 }  // namespace wac::model
 
 namespace wac::model {
 
-using Body = std::variant<Namespace, Endpoint, Policy, NetworkSet>;
+using Body = std::variant<Namespace, Endpoint, Policy, NetworkSet, SecurityGroup, EgressGateway>;
 
 struct Resource {
   Key key;

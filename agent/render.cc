@@ -81,7 +81,11 @@ std::string port_list(const std::vector<PortRange>& ports) {
 
 class RuleWriter {
  public:
-  RuleWriter(const Rule& r, std::optional<Family> f, const RuleContext& ctx) : r_(r), f_(f), ctx_(ctx) {}
+  // domain_for_selector: the destination's selector (and namespace
+  // selector) are replaced by its destination.domains, for the rules that
+  // allow the domains of the network sets the selector matches.
+  RuleWriter(const Rule& r, std::optional<Family> f, const RuleContext& ctx, bool domain_for_selector = false)
+      : r_(r), f_(f), ctx_(ctx), domain_for_selector_(domain_for_selector) {}
 
   std::string write(Direction dir, size_t index) {
     family_guard();
@@ -118,7 +122,8 @@ class RuleWriter {
       std::string a = std::string(ip()) + " " + addr + " ";
       if (has_family(e.nets, *f_)) add(a + net_list(e.nets, *f_));
       if (has_family(e.not_nets, *f_)) add(a + "!= " + net_list(e.not_nets, *f_));
-      if (!e.selector.empty() || !e.namespace_selector.empty())
+      bool selector_replaced = domain_for_selector_ && &e == &r_.destination;
+      if ((!e.selector.empty() || !e.namespace_selector.empty()) && !selector_replaced)
         add(a + "@" + ctx_.selector_set(e.selector, e.namespace_selector, *f_));
       if (!e.not_selector.empty()) add(a + "!= @" + ctx_.selector_set(e.not_selector, e.namespace_selector, *f_));
       for (const auto& d : e.domains) add(a + "@" + ctx_.domain_set(d, *f_));
@@ -171,8 +176,27 @@ class RuleWriter {
   const Rule& r_;
   std::optional<Family> f_;
   const RuleContext& ctx_;
+  bool domain_for_selector_;
   std::string out_;
 };
+
+bool selects_destination(const Rule& r) {
+  return !r.destination.selector.empty() || !r.destination.namespace_selector.empty();
+}
+
+// One rule per family for each allowedEgressDomains domain of the network
+// sets the destination selector matches (egress Allow only, as Calico).
+void append_netset_domain_rules(const Rule& rule, Direction dir, size_t index, const RuleContext& ctx,
+                                std::vector<std::string>& out) {
+  if (dir != Direction::Egress || rule.action != Action::Allow || !selects_destination(rule) || !ctx.netset_domains)
+    return;
+  for (const auto& domain : ctx.netset_domains(rule.destination.selector, rule.destination.namespace_selector)) {
+    Rule one = rule;
+    one.destination.domains = {domain};
+    for (Family f : {Family::V4, Family::V6})
+      if (rule_can_match(one, f)) out.push_back(RuleWriter(one, f, ctx, true).write(dir, index));
+  }
+}
 
 }  // namespace
 
@@ -195,6 +219,7 @@ std::vector<std::string> render_rule(const Rule& rule, Direction dir, size_t ind
   for (Family f : {Family::V4, Family::V6}) {
     if (rule_can_match(rule, f)) out.push_back(RuleWriter(rule, f, ctx).write(dir, index));
   }
+  append_netset_domain_rules(rule, dir, index, ctx, out);
   return out;
 }
 

@@ -18,6 +18,11 @@ struct RuleContext {
       selector_set;
   // Name of the nft set holding addresses learned for a domain pattern.
   std::function<std::string(const std::string& domain, Family family)> domain_set;
+  // allowedEgressDomains of the network sets an egress Allow destination
+  // (selector, namespace selector) matches; each gets one more rule whose
+  // destination is that domain's set instead of the selector. Unset: none.
+  std::function<std::vector<std::string>(const std::string& selector, const std::string& namespace_selector)>
+      netset_domains;
   uint32_t verdict_mark = 0;  // set by Allow/Pass before returning to the pod chain
   std::string policy_label;   // for comments: "gnp allow-db"
 };

@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "agent/dns_report.h"
+#include "agent/egress_report.h"
+#include "agent/explain.h"
 #include "agent/model.h"
 #include "netlink/status.h"
 
@@ -32,6 +35,7 @@ struct StatusReport {
   uint64_t link_events = 0, link_resyncs = 0;
   uint64_t foreign_changes = 0;     // table changes by other processes, each repaired
   std::string last_foreign_change;  // who made the last one
+  DnsTapStats dns;                  // the DNS tap (enabled = false when it does not run)
 };
 
 // Errors carry a gRPC-like code so api/ can map them.
@@ -56,6 +60,15 @@ class Service {
   virtual void list(std::optional<model::Kind> kind, std::string ns, std::string name,
                     std::function<void(std::vector<model::Resource>)> done) = 0;
   virtual void status(std::function<void(StatusReport)> done) = 0;
+  // Egress gateways as this node programs them (wacctl get egressgateway).
+  virtual void egress_status(std::function<void(EgressReport)> done) { done({}); }
+  // Learned DNS names (those containing `name_filter`, or all), the domain
+  // sets they feed, and the tap's counters (wacctl dns).
+  virtual void dns_report(std::string name_filter, std::function<void(DnsReport)> done) { done({}); }
+  // The policies, rules and chains that apply to a local pod (wacctl explain).
+  virtual void explain(std::string ns, std::string pod, std::function<void(ApiError, Explanation)> done) {
+    done({ApiError::Code::Internal, "explain is not supported by this agent"}, {});
+  }
 };
 
 }  // namespace wac::agent

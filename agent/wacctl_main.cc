@@ -5,6 +5,10 @@
 //   wacctl [--socket PATH] replace -f FILE|- ... --revision N
 //   wacctl [--socket PATH] get KIND [NAME] [-n NS | -A] [-o table|yaml|json]
 //   wacctl [--socket PATH] status
+//   wacctl [--socket PATH] explain POD [-n NS] [--nft] [-o text|json]
+//   wacctl [--socket PATH] reload
+//   wacctl [--socket PATH] dns [NAME] [-o text|json]
+//   wacctl --server HOST:PORT --tls-ca CA --tls-cert CERT --tls-key KEY ...   (TCP, mutual TLS)
 //
 // Documents are validated here before anything is sent, so problems are
 // reported with their file, document and field path; wacd validates again.
@@ -14,6 +18,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -21,8 +26,11 @@
 #include <sstream>
 
 #include "api/client.h"
+#include "api/dns_format.h"
+#include "api/control_format.h"
 #include "api/kinds.h"
 #include "api/table.h"
+#include "api/tls.h"
 #include "api/translate.h"
 #include "api/yaml.h"
 
@@ -38,8 +46,36 @@ constexpr int kExitUsage = 2;
 struct Globals {
   std::string socket = "/run/wac/wacd.sock";
   int timeout_seconds = 60;
-  Client client() const { return Client(socket, std::chrono::seconds(timeout_seconds)); }
+  std::string server;  // HOST:PORT of wacd's TCP listener, instead of the socket
+  ClientTlsOptions tls;
+  std::shared_ptr<grpc::Channel> channel;  // to `server`, made once the flags are parsed
+  Client client() const {
+    if (channel) return Client(channel, std::chrono::seconds(timeout_seconds), server);
+    return Client(socket, std::chrono::seconds(timeout_seconds));
+  }
 };
+
+// --server and the TLS flags go together like this, or it is a usage error.
+Status check_tcp_flags(const Globals& g) {
+  bool tls_flags = !g.tls.cert_file.empty() || !g.tls.key_file.empty() || !g.tls.ca_file.empty() ||
+                   !g.tls.server_name.empty();
+  if (g.server.empty()) {
+    if (tls_flags || g.tls.insecure) return Status::Error("--tls-* and --insecure need --server HOST:PORT");
+    return Status::Ok();
+  }
+  if (g.tls.insecure && tls_flags) return Status::Error("--insecure: cannot be combined with --tls-* flags");
+  if (!g.tls.insecure && g.tls.ca_file.empty())
+    return Status::Error("--tls-ca: required with --server (or --insecure for a plaintext listener)");
+  return Status::Ok();
+}
+
+void print_json(const google::protobuf::Message& message) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &text, opts);
+  std::cout << text;
+}
 
 int fail(const std::string& message) {
   std::cerr << "error: " << message << "\n";
@@ -156,10 +192,61 @@ int cmd_delete(const Globals& g, const std::vector<std::string>& files, const st
   return 0;
 }
 
+// Egress gateways as this node runs them: state, table, local pods.
+int cmd_egress(const Globals& g, const std::string& name, const std::string& output) {
+  v1::EgressStatusResponse status;
+  if (Status s = g.client().egress_status(status); !s) return fail(s.message());
+  if (!name.empty()) {
+    auto* groups = status.mutable_groups();
+    groups->erase(std::remove_if(groups->begin(), groups->end(), [&](const auto& gr) { return gr.name() != name; }),
+                  groups->end());
+    if (groups->empty()) return fail("EgressGateway " + name + " not found");
+  }
+  if (output == "json") {
+    std::string text;
+    google::protobuf::util::JsonPrintOptions opts;
+    opts.add_whitespace = true;
+    opts.always_print_primitive_fields = true;
+    (void)google::protobuf::util::MessageToJsonString(status, &text, opts);
+    std::cout << text;
+  } else {
+    std::cout << format_egress_status(status);
+  }
+  return 0;
+}
+
+int cmd_explain(const Globals& g, const std::string& pod, const std::string& ns, bool with_nft,
+                const std::string& output) {
+  v1::ExplainResponse explanation;
+  if (Status s = g.client().explain(ns.empty() ? "default" : ns, pod, explanation); !s) return fail(s.message());
+  if (output == "json") print_json(explanation);
+  else std::cout << format_explanation(explanation, with_nft);
+  return 0;
+}
+
+// Learned DNS names, their addresses and remaining TTLs, the sets they feed.
+int cmd_dns(const Globals& g, const std::string& name, const std::string& output) {
+  v1::DnsResponse dns;
+  if (Status s = g.client().dns(name, dns); !s) return fail(s.message());
+  if (output == "json") print_json(dns);
+  else std::cout << format_dns(dns);
+  return 0;
+}
+
+int cmd_reload(const Globals& g) {
+  v1::ReloadResponse report;
+  if (Status s = g.client().reload(report); !s) return fail(s.message());
+  std::cout << format_reload(report);
+  return report.failed().empty() ? 0 : kExitFailure;
+}
+
 int cmd_get(const Globals& g, const std::string& kind_text, const std::string& name, std::string ns,
             bool all_namespaces, const std::string& output) {
   const KindInfo* kind = kind_by_alias(kind_text);
   if (!kind) return fail("unknown resource kind " + kind_text);
+  // The table of egress gateways shows what this node made of them; -o
+  // yaml/json the resources as applied.
+  if (kind->kind == model::Kind::EgressGateway && output == "table") return cmd_egress(g, name, "table");
   if (!kind->namespaced || all_namespaces) ns.clear();
   else if (ns.empty()) ns = "default";
   if (!name.empty() && all_namespaces && kind->namespaced) return fail("a name cannot be combined with -A");
@@ -199,6 +286,13 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("WAC_SOCKET"); env && *env) g.socket = env;
   app.add_option("--socket", g.socket, "wacd's API socket (env WAC_SOCKET)")->capture_default_str();
   app.add_option("--timeout", g.timeout_seconds, "seconds to wait for wacd")->capture_default_str()->check(CLI::PositiveNumber);
+  if (const char* env = std::getenv("WAC_SERVER"); env && *env) g.server = env;
+  app.add_option("--server", g.server, "wacd's TCP listener HOST:PORT instead of the socket (env WAC_SERVER)");
+  app.add_option("--tls-ca", g.tls.ca_file, "CA certificate (PEM) that signed wacd's certificate, for --server");
+  app.add_option("--tls-cert", g.tls.cert_file, "client certificate (PEM) for --server");
+  app.add_option("--tls-key", g.tls.key_file, "client private key (PEM) for --server");
+  app.add_option("--tls-server-name", g.tls.server_name, "name expected in wacd's certificate (default: HOST)");
+  app.add_flag("--insecure", g.tls.insecure, "plaintext TCP, for a listener with listen.insecure: true");
 
   std::vector<std::string> files, args;
   std::string ns, kind, name, output = "table";
@@ -222,7 +316,7 @@ int main(int argc, char** argv) {
   auto* get = app.add_subcommand("get", "show resources");
   get->add_option("kind", kind,
                   "networkpolicy (netpol, np), globalnetworkpolicy (gnp), networkset, globalnetworkset, "
-                  "workloadendpoint (wep), namespace (ns), k8snetworkpolicy (knp)")
+                  "workloadendpoint (wep), namespace (ns), k8snetworkpolicy (knp), securitygroup (sg), egressgateway (egress)")
       ->required();
   get->add_option("name", name, "one resource by name");
   auto* ns_opt = get->add_option("-n,--namespace", ns, "namespace (default: default)");
@@ -234,7 +328,24 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "show the agent's state");
   std::string status_output = "text";
   status->add_option("-o,--output", status_output, "text or json")->check(CLI::IsMember({"text", "json"}));
-  // Later subcommands (dns, flows, explain, egress) join here.
+  auto* egress = app.add_subcommand("egress", "show egress gateways: state, routing table, local pods using them");
+  std::string egress_name, egress_output = "text";
+  egress->add_option("name", egress_name, "one EgressGateway by name");
+  egress->add_option("-o,--output", egress_output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  auto* explain = app.add_subcommand("explain", "the policies, rules and nftables chains that apply to a pod, in order");
+  std::string explain_pod, explain_output = "text";
+  bool explain_nft = false;
+  explain->add_option("pod", explain_pod, "pod name (or WorkloadEndpoint name) on this node")->required();
+  explain->add_option("-n,--namespace", ns, "namespace (default: default)");
+  explain->add_flag("--nft", explain_nft, "also print each policy chain's nftables rules");
+  explain->add_option("-o,--output", explain_output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  auto* reload = app.add_subcommand("reload", "make wacd re-read its configuration file (as SIGHUP does)");
+  auto* dns = app.add_subcommand("dns", "learned DNS names, their addresses and remaining TTLs, and the domain "
+                                       "patterns and nftables sets they feed");
+  std::string dns_name, dns_output = "text";
+  dns->add_option("name", dns_name, "only names containing this text");
+  dns->add_option("-o,--output", dns_output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  // Later subcommands (flows) join here.
 
   try {
     app.parse(argc, argv);
@@ -246,10 +357,20 @@ int main(int argc, char** argv) {
     app.exit(e);
     return kExitUsage;
   }
+  if (Status s = check_tcp_flags(g); !s) {
+    std::cerr << "error: " << s.message() << "\n";
+    return kExitUsage;
+  }
+  if (!g.server.empty())
+    if (Status s = make_tcp_channel(g.server, g.tls, g.channel); !s) return fail(s.message());
   if (apply->parsed()) return cmd_apply(g, files, ns);
   if (del->parsed()) return cmd_delete(g, files, args, ns);
   if (replace->parsed()) return cmd_replace(g, files, ns, revision);
   if (get->parsed()) return cmd_get(g, kind, name, ns, all_namespaces, output);
   if (status->parsed()) return cmd_status(g, status_output);
+  if (egress->parsed()) return cmd_egress(g, egress_name, egress_output);
+  if (explain->parsed()) return cmd_explain(g, explain_pod, ns, explain_nft, explain_output);
+  if (reload->parsed()) return cmd_reload(g);
+  if (dns->parsed()) return cmd_dns(g, dns_name, dns_output);
   return kExitUsage;
 }

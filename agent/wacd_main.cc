@@ -8,12 +8,17 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/dns_config.h"
 #include "agent/link_monitor.h"
+#include "agent/metrics.h"
+#include "agent/reload.h"
 #include "agent/table_guard.h"
 #include "agent/state_file.h"
 #include "api/server.h"
@@ -34,7 +39,7 @@ std::string host_name() {
 struct Flags {
   std::string config = kDefaultConfig;
   bool check_config = false;
-  std::optional<std::string> node_name, socket, state_dir, log_level;
+  std::optional<std::string> node_name, socket, state_dir, log_level, metrics_address;
   std::vector<std::string> iface_prefixes;
 };
 
@@ -49,6 +54,7 @@ Status load_config(const Flags& f, agent::Config& cfg) {
   if (f.socket) cfg.socket = *f.socket;
   if (f.state_dir) cfg.state_dir = *f.state_dir;
   if (f.log_level) cfg.log_level = *f.log_level;
+  if (f.metrics_address) cfg.metrics_address = *f.metrics_address;
   if (!f.iface_prefixes.empty()) cfg.iface_prefixes = f.iface_prefixes;
   return cfg.validate();
 }
@@ -113,6 +119,8 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", f.state_dir, "state directory (default /var/lib/wac)");
   app.add_option("--iface-prefix", f.iface_prefixes, "workload interface prefix (repeatable; default cali)");
   app.add_option("--log-level", f.log_level, "trace, debug, info, warn or error");
+  app.add_option("--metrics-address", f.metrics_address,
+                 "Prometheus metrics on IPv4:PORT, path /metrics (\"\" = off; default 127.0.0.1:9475)");
   CLI11_PARSE(app, argc, argv);
 
   agent::Config cfg;
@@ -130,23 +138,73 @@ int main(int argc, char** argv) {
   if (ec) spdlog::warn("cannot create state directory {}: {}", cfg.state_dir, ec.message());
 
   boost::asio::io_context io;
-  auto backend = nft::make_kernel_backend();
+  agent::Metrics metrics;  // before the backend, which reports every kernel operation to it
+  auto backend = nft::make_kernel_backend([&](const nft::OperationTiming& t) { metrics.record_nft_operation(t); });
   agent::AgentOptions opts;
   opts.calc = {cfg.node_name, cfg.iface_prefixes, cfg.verdict_mark, cfg.endpoint_to_host_allow};
+  opts.calc.dns_tap_group = cfg.dns.tap_group;
+  opts.egress = cfg.egress;
+  opts.egress_routing = true;
   opts.state_file = cfg.state_dir + "/resources.db";
   agent::Agent agent(io, opts, *backend);
   StateWriter state(io, opts.state_file);
   agent.preload(load_state(opts.state_file));
   agent.on_change = [&](const auto& resources) { state.changed(resources); };
+  agent.on_sync = [&](const agent::SyncResult& r) { metrics.record_sync(r); };
+  metrics.collect_from(agent);
+  // Enforcement never depends on the metrics port: a bind failure is logged
+  // (and a reload tries again).
+  agent::Config running = cfg;
+  if (Status s = metrics.serve(cfg.metrics_address); !s.ok()) {
+    spdlog::error("{}; continuing without metrics", s.message());
+    running.metrics_address = "";
+  }
+  agent::Reloader reloader(running, [&f](agent::Config& c) { return load_config(f, c); });
+
+  // DNS policy learning runs beside enforcement: without it, domain rules
+  // allow nothing new, everything else works.
+  std::unique_ptr<agent::DnsTap> dns_tap;
+  boost::asio::steady_timer dns_save_timer(io);
+  std::function<void()> save_dns_cache_periodically;
+  if (cfg.dns.tap_group != 0) {
+    dns_tap = std::make_unique<agent::DnsTap>(agent::dns_tap_options(cfg));
+    if (Status s = dns_tap->start(); !s.ok()) {
+      spdlog::error("{}; domain rules allow only addresses learned before", s.message());
+      dns_tap.reset();
+    } else {
+      agent.set_dns_tap(dns_tap.get());
+      save_dns_cache_periodically = [&] {
+        dns_save_timer.expires_after(std::chrono::seconds(30));
+        dns_save_timer.async_wait([&](const boost::system::error_code& ec) {
+          if (ec) return;
+          if (Status s = dns_tap->save_cache(); !s.ok()) spdlog::error("DNS tap: {}", s.message());
+          save_dns_cache_periodically();
+        });
+      };
+      save_dns_cache_periodically();
+    }
+  }
 
   api::ServerOptions sopts;
   sopts.socket_path = cfg.socket;
   sopts.group = cfg.socket_group;
+  sopts.tcp = {cfg.listen.address,   cfg.listen.tls_cert,         cfg.listen.tls_key,
+               cfg.listen.client_ca, cfg.listen.allowed_subjects, cfg.listen.insecure};
+  sopts.reload = [&reloader] { return reloader.reload(); };
   api::Server server(agent, sopts);
   if (Status s = server.start(); !s.ok()) {
     spdlog::critical("cannot serve the API: {}", s.message());
     return 1;
   }
+  reloader.on("logLevel", [](const agent::Config& c) {
+    spdlog::set_level(spdlog::level::from_str(c.log_level));
+    return Status::Ok();
+  });
+  reloader.on("metricsAddress", [&](const agent::Config& c) { return metrics.serve(c.metrics_address); });
+  reloader.on("listen.allowedSubjects", [&](const agent::Config& c) {
+    server.set_allowed_subjects(c.listen.allowed_subjects);
+    return Status::Ok();
+  });
   agent.start();
   // Interfaces are only observed (maps are keyed by name, so enforcement
   // does not wait for them); without link events wacd still enforces.
@@ -163,10 +221,26 @@ int main(int argc, char** argv) {
     state.flush();
     io.stop();
   });
+  // Reloads run off the agent thread: replacing the metrics listener waits
+  // for a scrape in progress, and a scrape waits for the agent thread.
+  boost::asio::thread_pool reload_thread(1);
+  boost::asio::signal_set hangup(io, SIGHUP);
+  std::function<void()> reload_on_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      spdlog::info("SIGHUP: reloading the configuration ({})", f.config);
+      boost::asio::post(reload_thread, [&] { reloader.reload(); });
+      reload_on_hangup();
+    });
+  };
+  reload_on_hangup();
   spdlog::info("wacd {} on node {}: serving on {}", "0.1.0", cfg.node_name, cfg.socket);
   // Posted after the first sync, so systemd hears READY once rules are in.
   boost::asio::post(io, [] { sd_notify(0, "READY=1"); });
   io.run();
+  reload_thread.join();
+  (void)metrics.serve("");  // before the agent goes: a scrape asks it
   server.shutdown();
+  if (dns_tap) dns_tap->stop();  // releases held responses, saves the cache
   return 0;
 }

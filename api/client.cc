@@ -45,8 +45,8 @@ std::shared_ptr<grpc::Channel> unix_channel(const std::string& path) {
 Client::Client(const std::string& socket_path, std::chrono::milliseconds timeout)
     : target_(socket_path), stub_(v1::Wac::NewStub(unix_channel(socket_path))), timeout_(timeout) {}
 
-Client::Client(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds timeout)
-    : target_("in-process"), stub_(v1::Wac::NewStub(std::move(channel))), timeout_(timeout) {}
+Client::Client(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds timeout, std::string target)
+    : target_(std::move(target)), stub_(v1::Wac::NewStub(std::move(channel))), timeout_(timeout) {}
 
 std::unique_ptr<grpc::ClientContext> Client::context() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
@@ -106,5 +106,24 @@ Status Client::list(const std::string& kind, const std::string& ns, std::vector<
 }
 
 Status Client::status(v1::StatusResponse& out) { return result(stub_->Status(context().get(), v1::StatusRequest{}, &out)); }
+
+Status Client::egress_status(v1::EgressStatusResponse& out) {
+  return result(stub_->EgressStatus(context().get(), v1::EgressStatusRequest{}, &out));
+}
+
+Status Client::dns(const std::string& name, v1::DnsResponse& out) {
+  v1::DnsRequest req;
+  req.set_name(name);
+  return result(stub_->Dns(context().get(), req, &out));
+}
+
+Status Client::reload(v1::ReloadResponse& out) { return result(stub_->Reload(context().get(), v1::ReloadRequest{}, &out)); }
+
+Status Client::explain(const std::string& ns, const std::string& pod, v1::ExplainResponse& out) {
+  v1::ExplainRequest req;
+  req.set_namespace_(ns);
+  req.set_pod(pod);
+  return result(stub_->Explain(context().get(), req, &out));
+}
 
 }  // namespace wac::api

@@ -18,9 +18,10 @@ class Client {
  public:
   // socket_path: "/run/wac/wacd.sock"; the call timeout applies per call.
   explicit Client(const std::string& socket_path, std::chrono::milliseconds timeout = std::chrono::seconds(60));
-  // Over an existing channel (tests: Server::in_process_channel()).
+  // Over an existing channel (tests: Server::in_process_channel(); TCP:
+  // api/tls.h make_tcp_channel).  `target` names it in errors.
   explicit Client(std::shared_ptr<grpc::Channel> channel,
-                  std::chrono::milliseconds timeout = std::chrono::seconds(60));
+                  std::chrono::milliseconds timeout = std::chrono::seconds(60), std::string target = "in-process");
 
   Status apply(const std::vector<v1::Resource>& resources);
   Status remove(const std::vector<v1::ResourceRef>& refs);
@@ -28,6 +29,11 @@ class Client {
   Status get(const std::string& kind, const std::string& ns, const std::string& name, std::vector<v1::Resource>& out);
   Status list(const std::string& kind, const std::string& ns, std::vector<v1::Resource>& out);
   Status status(v1::StatusResponse& out);
+  Status egress_status(v1::EgressStatusResponse& out);
+  // Learned DNS names containing `name` ("" = all).
+  Status dns(const std::string& name, v1::DnsResponse& out);
+  Status reload(v1::ReloadResponse& out);
+  Status explain(const std::string& ns, const std::string& pod, v1::ExplainResponse& out);
 
  private:
   std::unique_ptr<grpc::ClientContext> context() const;

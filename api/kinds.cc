@@ -29,6 +29,10 @@ std::vector<KindInfo> make_table() {
        K::kK8SNetworkPolicy,
        {"k8snetworkpolicy", "k8snetworkpolicies", "knp", "knps", "networkpolicy.networking.k8s.io",
         "networkpolicies.networking.k8s.io"}},
+      {model::Kind::SecurityGroup, "SecurityGroup", "wac.dev/v1", "SecurityGroup", false, K::kSecurityGroup,
+       {"securitygroup", "securitygroups", "sg", "sgs"}},
+      {model::Kind::EgressGateway, "EgressGateway", "wac.dev/v1", "EgressGateway", false, K::kEgressGateway,
+       {"egressgateway", "egressgateways", "egress", "egw", "egws"}},
   };
 }
 
@@ -96,6 +100,8 @@ const v1::ObjectMeta* metadata_of(const v1::Resource& r) {
     case K::kNetworkSet: return &r.network_set().metadata();
     case K::kGlobalNetworkSet: return &r.global_network_set().metadata();
     case K::kK8SNetworkPolicy: return &r.k8s_network_policy().metadata();
+    case K::kSecurityGroup: return &r.security_group().metadata();
+    case K::kEgressGateway: return &r.egress_gateway().metadata();
     case K::KIND_NOT_SET: break;
   }
   return nullptr;
@@ -110,6 +116,8 @@ v1::ObjectMeta* mutable_metadata_of(v1::Resource& r) {
     case K::kNetworkSet: return r.mutable_network_set()->mutable_metadata();
     case K::kGlobalNetworkSet: return r.mutable_global_network_set()->mutable_metadata();
     case K::kK8SNetworkPolicy: return r.mutable_k8s_network_policy()->mutable_metadata();
+    case K::kSecurityGroup: return r.mutable_security_group()->mutable_metadata();
+    case K::kEgressGateway: return r.mutable_egress_gateway()->mutable_metadata();
     case K::KIND_NOT_SET: break;
   }
   return nullptr;

@@ -16,7 +16,9 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
+#include <spdlog/spdlog.h>
 
+#include "api/dns_format.h"
 #include "api/kinds.h"
 #include "api/translate.h"
 #include "api/validate.h"
@@ -41,7 +43,8 @@ std::string sys_error(const std::string& what, int err) { return what + ": " + s
 
 class WacService final : public v1::Wac::CallbackService {
  public:
-  explicit WacService(agent::Service& agent) : agent_(agent) {}
+  WacService(agent::Service& agent, std::function<agent::ReloadReport()> reload)
+      : agent_(agent), reload_(std::move(reload)) {}
 
   grpc::ServerUnaryReactor* Apply(grpc::CallbackServerContext* ctx, const v1::ApplyRequest* req,
                                   v1::ApplyResponse*) override {
@@ -140,6 +143,66 @@ class WacService final : public v1::Wac::CallbackService {
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* Dns(grpc::CallbackServerContext* ctx, const v1::DnsRequest* req,
+                                v1::DnsResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    if (req->name().size() > check::kMaxNameLength) {
+      reactor->Finish(invalid("name: longer than " + std::to_string(check::kMaxNameLength) +
+                              " characters, so no DNS name contains it"));
+      return reactor;
+    }
+    agent_.dns_report(req->name(), [reactor, resp](agent::DnsReport report) {
+      to_proto(report, *resp);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* EgressStatus(grpc::CallbackServerContext* ctx, const v1::EgressStatusRequest*,
+                                         v1::EgressStatusResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    agent_.egress_status([reactor, resp](agent::EgressReport report) {
+      to_proto(report, *resp);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Reload(grpc::CallbackServerContext* ctx, const v1::ReloadRequest*,
+                                   v1::ReloadResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    if (!reload_) {
+      reactor->Finish({grpc::StatusCode::UNIMPLEMENTED, "this server has no configuration to reload"});
+      return reactor;
+    }
+    agent::ReloadReport report = reload_();
+    if (!report.status.ok()) reactor->Finish({grpc::StatusCode::FAILED_PRECONDITION, report.status.message()});
+    else {
+      to_proto(report, *resp);
+      reactor->Finish(grpc::Status::OK);
+    }
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Explain(grpc::CallbackServerContext* ctx, const v1::ExplainRequest* req,
+                                    v1::ExplainResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    std::string ns = req->namespace_().empty() ? "default" : req->namespace_();
+    if (std::string why = check::dns1123_label(ns); !why.empty()) {
+      reactor->Finish(invalid("namespace: invalid namespace " + check::quoted(ns) + ": " + why));
+      return reactor;
+    }
+    if (req->pod().empty()) {
+      reactor->Finish(invalid("pod: required"));
+      return reactor;
+    }
+    agent_.explain(ns, req->pod(), [reactor, resp](agent::ApiError e, agent::Explanation found) {
+      if (e.ok()) to_proto(found, *resp);
+      reactor->Finish(to_grpc_status(e));
+    });
+    return reactor;
+  }
+
  private:
   // Resources go back exactly as they were applied: their stored source.
   template <class Pred>
@@ -154,6 +217,7 @@ class WacService final : public v1::Wac::CallbackService {
   }
 
   agent::Service& agent_;
+  std::function<agent::ReloadReport()> reload_;
 };
 
 // ------------------------------------------------------------ the socket
@@ -225,6 +289,74 @@ grpc::Status to_grpc_status(const agent::ApiError& e) {
   return {grpc::StatusCode::INTERNAL, e.message};
 }
 
+void to_proto(const agent::EgressReport& r, v1::EgressStatusResponse& out) {
+  for (const auto& g : r.groups) {
+    v1::EgressGroupStatus* pg = out.add_groups();
+    pg->set_name(g.name);
+    pg->set_table(g.table);
+    pg->set_mark(g.mark);
+    for (const auto& m : g.gateways) {
+      v1::EgressMemberStatus* pm = pg->add_gateways();
+      pm->set_node(m.node);
+      pm->set_node_ip(m.node_ip);
+      pm->set_egress_ip(m.egress_ip);
+      pm->set_interface(m.interface);
+      pm->set_state(m.state);
+      pm->set_detail(m.detail);
+      pm->set_local(m.local);
+      pm->set_in_route(m.in_route);
+    }
+    for (const auto& p : g.local_pods) pg->add_local_pods(p);
+    for (const auto& p : g.problems) pg->add_problems(p);
+  }
+  for (const auto& p : r.problems) out.add_problems(p);
+}
+
+namespace {
+
+void to_proto(const agent::ExplainedDirection& d, v1::ExplainDirection& out) {
+  out.set_direction(d.direction == model::Direction::Ingress ? "Ingress" : "Egress");
+  out.set_map(d.map);
+  out.set_chain(d.chain);
+  for (const auto& c : d.security_group_chains) out.add_security_group_chains(c);
+  for (const auto& p : d.policies) {
+    v1::ExplainPolicy* pp = out.add_policies();
+    pp->set_kind(model::kind_name(p.key.kind));
+    pp->set_namespace_(p.key.ns);
+    pp->set_name(p.key.name);
+    if (p.order) pp->set_order(*p.order);
+    pp->set_chain(p.chain);
+    for (const auto& r : p.rules) {
+      v1::ExplainRule* pr = pp->add_rules();
+      pr->set_index(uint32_t(r.index));
+      pr->set_action(r.action);
+      pr->set_name(r.name);
+      pr->set_match(r.match);
+    }
+    for (const auto& rule : p.nft_rules) pp->add_nft_rules(rule);
+  }
+  out.set_otherwise(d.otherwise);
+}
+
+}  // namespace
+
+void to_proto(const agent::Explanation& e, v1::ExplainResponse& out) {
+  out.set_namespace_(e.ns);
+  out.set_pod(e.pod);
+  out.set_endpoint(e.endpoint);
+  out.set_interface(e.interface_name);
+  for (const auto& a : e.addresses) out.add_addresses(a);
+  for (const auto& g : e.security_groups) out.add_security_groups(g);
+  to_proto(e.ingress, *out.mutable_ingress());
+  to_proto(e.egress, *out.mutable_egress());
+}
+
+void to_proto(const agent::ReloadReport& r, v1::ReloadResponse& out) {
+  for (const auto& k : r.applied) out.add_applied(k);
+  for (const auto& k : r.needs_restart) out.add_needs_restart(k);
+  for (const auto& k : r.failed) out.add_failed(k);
+}
+
 void to_proto(const agent::StatusReport& r, v1::StatusResponse& out) {
   using google::protobuf::util::TimeUtil;
   out.set_node_name(r.node_name);
@@ -249,12 +381,17 @@ void to_proto(const agent::StatusReport& r, v1::StatusResponse& out) {
   out.set_link_resyncs(r.link_resyncs);
   out.set_foreign_changes(r.foreign_changes);
   out.set_last_foreign_change(r.last_foreign_change);
+  to_proto(r.dns, *out.mutable_dns());
 }
 
 struct Server::Impl {
-  Impl(agent::Service& agent, ServerOptions opts) : service(agent), options(std::move(opts)) {}
+  Impl(agent::Service& agent, ServerOptions opts)
+      : service(agent, opts.reload),
+        options(std::move(opts)),
+        subjects(std::make_shared<SubjectFilter>(options.tcp.allowed_subjects)) {}
   WacService service;
   ServerOptions options;
+  std::shared_ptr<SubjectFilter> subjects;  // checked on every TLS call
   std::unique_ptr<grpc::Server> server;
   std::mutex mu;
 };
@@ -278,11 +415,33 @@ Status Server::start() {
   enable_reflection_once();
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+  const TcpOptions& tcp = impl_->options.tcp;
+  int tcp_port = 0;
+  if (!tcp.address.empty()) {
+    std::shared_ptr<grpc::ServerCredentials> creds;
+    if (Status s = make_server_credentials(tcp, impl_->subjects, creds); !s) return s;
+    builder.AddListeningPort(tcp.address, creds, &tcp_port);
+  }
   builder.RegisterService(&impl_->service);
   builder.SetMaxReceiveMessageSize(impl_->options.max_message_bytes);
   builder.SetMaxSendMessageSize(impl_->options.max_message_bytes);
   impl_->server = builder.BuildAndStart();
-  if (!impl_->server) return Status::Error("cannot listen on unix:" + path);
+  if (!impl_->server)
+    return Status::Error("cannot listen on unix:" + path + (tcp.address.empty() ? "" : " and " + tcp.address));
+  if (!tcp.address.empty() && tcp_port == 0) {
+    impl_->server->Shutdown();
+    impl_->server.reset();
+    ::unlink(path.c_str());
+    return Status::Error("listen.address: cannot listen on " + tcp.address +
+                         " (in use, or not an address of this host?)");
+  }
+  if (tcp.insecure && !tcp.address.empty())
+    spdlog::warn("api: listening on {} WITHOUT TLS or client authentication (listen.insecure: true): "
+                 "anyone who can reach it controls this node's network policy",
+                 tcp.address);
+  else if (!tcp.address.empty())
+    spdlog::info("api: listening on {} (mutual TLS; clients: {})", tcp.address,
+                 tcp.allowed_subjects.empty() ? "any the client CA signed" : "listen.allowedSubjects");
   // The socket was created under the process umask (connecting needs write
   // permission, so a 022 umask already keeps others out); tighten it now.
   if (Status s = set_socket_access(path, impl_->options.group); !s) {
@@ -301,6 +460,10 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   impl_->server->Wait();
   impl_->server.reset();
   ::unlink(impl_->options.socket_path.c_str());
+}
+
+void Server::set_allowed_subjects(std::vector<std::string> subjects) {
+  impl_->subjects->set_allowed(std::move(subjects));
 }
 
 std::shared_ptr<grpc::Channel> Server::in_process_channel() {

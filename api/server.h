@@ -12,13 +12,17 @@
 // grpcurl works without the .proto.
 #pragma once
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/channel.h>
 #include <grpcpp/support/status.h>
 
+#include "agent/reload.h"
 #include "agent/service.h"
+#include "api/tls.h"
 #include "netlink/status.h"
 #include "wac/v1/wac.pb.h"
 
@@ -30,6 +34,12 @@ struct ServerOptions {
   // Large enough for a 1,000,000-CIDR network set (about 30 MB as proto)
   // many times over, and for replace-all of a big cluster's resources.
   int max_message_bytes = 256 * 1024 * 1024;
+  // The optional TCP listener: mutual TLS, or plaintext only if `insecure`
+  // (api/tls.h).  The unix socket is served either way.
+  TcpOptions tcp;
+  // wacd's configuration reload (wacctl reload); UNIMPLEMENTED when unset.
+  // Runs on a gRPC thread.
+  std::function<agent::ReloadReport()> reload;
 };
 
 class Server {
@@ -44,6 +54,10 @@ class Server {
   // cancels the rest; removes the socket file.  Idempotent.
   void shutdown(std::chrono::milliseconds grace = std::chrono::seconds(5));
 
+  // Who may call over TLS from now on (config reload); the unix socket is
+  // not affected.
+  void set_allowed_subjects(std::vector<std::string> subjects);
+
   // A channel to this server that skips the socket (tests, in-process tools).
   std::shared_ptr<grpc::Channel> in_process_channel();
 
@@ -55,5 +69,8 @@ class Server {
 // How the server maps the agent's answers and reports (exposed for tests).
 grpc::Status to_grpc_status(const agent::ApiError& e);
 void to_proto(const agent::StatusReport& report, v1::StatusResponse& out);
+void to_proto(const agent::Explanation& explanation, v1::ExplainResponse& out);
+void to_proto(const agent::ReloadReport& report, v1::ReloadResponse& out);
+void to_proto(const agent::EgressReport& report, v1::EgressStatusResponse& out);
 
 }  // namespace wac::api

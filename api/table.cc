@@ -3,9 +3,11 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <sstream>
 
+#include "api/dns_format.h"
 #include "api/kinds.h"
 
 namespace wac::api {
@@ -81,6 +83,26 @@ Row row_for(const v1::Resource& r) {
       std::string types = s.policy_types().empty() ? (s.egress_size() ? "Ingress,Egress" : "Ingress") : join(s.policy_types());
       return {types, std::to_string(s.ingress_size()), std::to_string(s.egress_size())};
     }
+    case v1::Resource::kSecurityGroup: {
+      const auto& s = r.security_group().spec();
+      return {s.group_name().empty() ? "<none>" : s.group_name(), s.vpc_id().empty() ? "<none>" : s.vpc_id(),
+              std::to_string(s.ip_permissions_size()), std::to_string(s.ip_permissions_egress_size())};
+    }
+    case v1::Resource::kEgressGateway: {
+      const auto& s = r.egress_gateway().spec();
+      std::vector<std::string> egress_ips;
+      for (const auto& g : s.gateways()) egress_ips.push_back(g.node() + "=" + g.egress_ip());
+      std::string pods = s.namespace_selector().empty() && s.selector().empty()
+                             ? "<annotations>"
+                             : or_all(s.namespace_selector()) + " / " + or_all(s.selector());
+      return {order_text(s.has_order(), s.order()), pods, egress_ips.empty() ? "<none>" : [&] {
+                std::string out;
+                for (size_t i = 0; i < egress_ips.size() && i < 3; ++i) out += (i ? "," : "") + egress_ips[i];
+                if (egress_ips.size() > 3) out += ",+" + std::to_string(egress_ips.size() - 3);
+                return out;
+              }(),
+              s.destination_cidrs().empty() ? "<all>" : join(s.destination_cidrs())};
+    }
     case v1::Resource::KIND_NOT_SET: break;
   }
   return {};
@@ -95,6 +117,8 @@ Row header_for(v1::Resource::KindCase k) {
     case v1::Resource::kNetworkSet:
     case v1::Resource::kGlobalNetworkSet: return {"NETS", "DOMAINS"};
     case v1::Resource::kK8SNetworkPolicy: return {"TYPES", "INGRESS", "EGRESS"};
+    case v1::Resource::kSecurityGroup: return {"GROUP-NAME", "VPC", "INGRESS", "EGRESS"};
+    case v1::Resource::kEgressGateway: return {"ORDER", "NAMESPACES / PODS", "GATEWAYS", "DESTINATIONS"};
     case v1::Resource::KIND_NOT_SET: break;
   }
   return {};
@@ -180,7 +204,40 @@ std::string format_status(const v1::StatusResponse& s) {
   if (s.foreign_changes() > 0)
     os << "Foreign changes:  " << s.foreign_changes() << " restored (last by " << s.last_foreign_change() << ")\n";
   os << "Link events:      " << s.link_events() << " (" << s.link_resyncs() << " resyncs after overruns)\n";
+  os << format_dns_status(s.dns());
   return os.str();
+}
+
+// One block per gateway group: its table and mark, a row per gateway, the
+// local pods that use it, and what is wrong with it.
+std::string format_egress_status(const v1::EgressStatusResponse& s) {
+  std::string out;
+  for (const auto& g : s.groups()) {
+    char mark[16];
+    std::snprintf(mark, sizeof mark, "0x%08x", g.mark());
+    out += "EgressGateway " + g.name() + "   table " + (g.table() ? std::to_string(g.table()) : "<none>") +
+           "   mark " + mark + "\n";
+    Table t;
+    t.header = {"NODE", "NODE-IP", "EGRESS-IP", "INTERFACE", "STATE", "IN-ROUTE", "DETAIL"};
+    for (const auto& m : g.gateways())
+      t.rows.push_back({m.node() + (m.local() ? " (this node)" : ""), m.node_ip(), m.egress_ip(),
+                        m.interface().empty() ? "-" : m.interface(), m.state(), m.in_route() ? "yes" : "no",
+                        m.detail().empty() ? "-" : m.detail()});
+    std::string rows = render(t);
+    for (size_t pos = 0; pos < rows.size();) {
+      size_t end = rows.find('\n', pos);
+      out += "  " + rows.substr(pos, end - pos + 1);
+      pos = end + 1;
+    }
+    std::string pods;
+    for (const auto& p : g.local_pods()) pods += (pods.empty() ? "" : ", ") + p;
+    out += "  Local pods using it: " + (pods.empty() ? std::string("<none>") : pods) + "\n";
+    for (const auto& p : g.problems()) out += "  Problem: " + p + "\n";
+    out += "\n";
+  }
+  if (s.groups().empty()) out += "No egress gateways\n";
+  for (const auto& p : s.problems()) out += "Problem: " + p + "\n";
+  return out;
 }
 
 }  // namespace wac::api

@@ -14,4 +14,8 @@ std::string format_table(const std::vector<v1::Resource>& resources, bool show_n
 
 std::string format_status(const v1::StatusResponse& status);
 
+// `wacctl get egressgateway` as a table: each gateway group with its
+// gateways' state, its routing table and mark, and the local pods using it.
+std::string format_egress_status(const v1::EgressStatusResponse& status);
+
 }  // namespace wac::api

@@ -331,6 +331,8 @@ model::Endpoint translate_workload_endpoint(const v1::WorkloadEndpoint& in, Ctx&
       else ep.ip_networks.push_back(*cidr);
     }
   ep.ports = translate_endpoint_ports(spec, ctx);
+  ep.security_groups = detail::endpoint_security_groups(in.metadata(), ctx);
+  detail::check_security_group_labels(in.metadata(), ep.security_groups, ctx);
   return ep;
 }
 
@@ -393,6 +395,8 @@ model::Body translate_body(const v1::Resource& in, Ctx& ctx) {
     case v1::Resource::kGlobalNetworkSet:
       return translate_network_set(in.global_network_set().metadata(), in.global_network_set().spec(), ctx);
     case v1::Resource::kK8SNetworkPolicy: return detail::translate_k8s_network_policy(in.k8s_network_policy(), ctx);
+    case v1::Resource::kSecurityGroup: return detail::translate_security_group(in.security_group(), ctx);
+    case v1::Resource::kEgressGateway: return detail::translate_egress_gateway(in.egress_gateway(), ctx);
     case v1::Resource::KIND_NOT_SET: break;
   }
   return model::Namespace{};
@@ -412,6 +416,8 @@ Problems translate(const v1::Resource& in, model::Resource& out) {
   if (!ctx.ok()) return ctx.take();
   const v1::ObjectMeta& meta = *metadata_of(in);
   check_metadata(meta, *kind, ctx);
+  if (kind->kind == model::Kind::Namespace || kind->kind == model::Kind::WorkloadEndpoint)
+    detail::check_egress_annotations(meta, ctx);
   model::Body body = translate_body(in, ctx);
   if (!ctx.ok()) return ctx.take();
   out.key = {kind->kind, meta.namespace_(), meta.name()};

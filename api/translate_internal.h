@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agent/model.h"
 #include "api/translate.h"
@@ -58,5 +59,20 @@ std::optional<Cidr> checked_net(std::string_view text, const std::string& path, 
 model::Policy translate_network_policy(const v1::NetworkPolicy& in, Ctx& ctx);
 model::Policy translate_global_network_policy(const v1::GlobalNetworkPolicy& in, Ctx& ctx);
 model::Policy translate_k8s_network_policy(const v1::K8sNetworkPolicy& in, Ctx& ctx);
+
+// wac.dev/v1 SecurityGroup (translate_security_group.cc).
+model::SecurityGroup translate_security_group(const v1::SecurityGroup& in, Ctx& ctx);
+// The groups a WorkloadEndpoint's aws.tigera.io/security-groups annotation
+// names, sorted and unique ({} without the annotation).
+std::vector<std::string> endpoint_security_groups(const v1::ObjectMeta& meta, Ctx& ctx);
+// Membership labels (sg.aws.tigera.io/<GroupId>) on a WorkloadEndpoint may
+// only repeat what its annotation says: membership comes from the annotation.
+void check_security_group_labels(const v1::ObjectMeta& meta, const std::vector<std::string>& groups, Ctx& ctx);
+
+// wac.dev/v1 EgressGateway (translate_egress.cc).
+model::EgressGateway translate_egress_gateway(const v1::EgressGateway& in, Ctx& ctx);
+// The Calico Enterprise egress annotations of a namespace or pod must hold
+// valid selectors (egress.projectcalico.org/selector, .../namespaceSelector).
+void check_egress_annotations(const v1::ObjectMeta& meta, Ctx& ctx);
 
 }  // namespace wac::api::detail

@@ -173,6 +173,14 @@ std::string mac_address(std::string_view s) {
   return {};
 }
 
+std::string security_group_id(std::string_view s) {
+  constexpr std::string_view prefix = "sg-";
+  std::string_view hex = s.starts_with(prefix) ? s.substr(prefix.size()) : std::string_view();
+  bool ok = hex.size() >= 8 && hex.size() <= 17 &&
+            hex.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  return ok ? std::string() : "expected \"sg-\" followed by 8 to 17 lower-case hex digits";
+}
+
 std::optional<uint32_t> parse_decimal(std::string_view s, uint32_t max) {
   if (s.empty() || s.size() > 10) return std::nullopt;
   if (s.size() > 1 && s.front() == '0') return std::nullopt;

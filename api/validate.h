@@ -50,6 +50,10 @@ inline constexpr uint8_t kProtoUDPLite = 136;
 // named port ("http"). Strict: no spaces, signs or leading zeros.
 std::string parse_port(std::string_view s, model::PortRange& out);
 
+// AWS security group ID: "sg-" and 8 to 17 lower-case hex digits
+// ("sg-0123456789abcdef0").
+std::string security_group_id(std::string_view s);
+
 // Whole decimal number without sign or leading zeros, <= max.
 std::optional<uint32_t> parse_decimal(std::string_view s, uint32_t max);
 

@@ -313,6 +313,8 @@ class DocumentReader {
     std::string kind = scalar_or_empty(doc, "kind");
     if (api_version.empty() && implied) api_version = implied_api_version;
     if (kind.empty() && implied) kind = implied->yaml_kind;
+    if (!implied && api_version.empty() && kind.empty() && doc["SecurityGroups"])
+      return read_describe_security_groups(doc, origin);
     if (kind == "List" || (kind.size() > 4 && kind.ends_with("List"))) return read_list(doc, origin, api_version, kind);
     const KindInfo* info = kind_by_yaml(api_version, kind);
     if (!info) return unsupported(doc, origin, api_version, kind);
@@ -361,6 +363,38 @@ class DocumentReader {
       }
       read(item, origin + ", items[" + std::to_string(i) + "]", item_kind, api_version);
       ++i;
+    }
+  }
+
+  // `aws ec2 describe-security-groups` output as it stands: each element of
+  // SecurityGroups is a SecurityGroup spec under AWS's own field names.
+  void read_describe_security_groups(const YAML::Node& doc, const std::string& origin) {
+    for (const auto& kv : doc) {
+      const YAML::Node k = kv.first;
+      std::string key = k.IsScalar() ? k.Scalar() : "";
+      // NextToken only says that AWS holds more groups than this output.
+      if (key != "SecurityGroups" && key != "NextToken")
+        errors_.add(origin + " (describe-security-groups output)", key, "unknown field", &k);
+    }
+    const YAML::Node groups = doc["SecurityGroups"];
+    if (groups.IsNull()) return;
+    if (!groups.IsSequence()) {
+      errors_.add(origin, "SecurityGroups", std::string("expected a list, got ") + type_name(groups), &groups);
+      return;
+    }
+    size_t i = 0;
+    for (const auto& group : groups) {
+      std::string path = "SecurityGroups[" + std::to_string(i++) + "]";
+      v1::Resource resource;
+      v1::SecurityGroup* sg = resource.mutable_security_group();
+      std::string where = origin + " (" + describe("SecurityGroup", "", scalar_or_empty(group, "GroupId")) + ")";
+      Walker(errors_, where, budget_).message(group, *sg->mutable_spec(), path);
+      sg->mutable_metadata()->set_name(sg->spec().group_id());
+      if (out_.size() >= kMaxDocuments) {
+        errors_.add(origin, "", "too many documents (at most " + std::to_string(kMaxDocuments) + ")", nullptr);
+        return;
+      }
+      out_.push_back({std::move(resource), origin, path});
     }
   }
 
@@ -539,10 +573,23 @@ Status parse_documents(std::string_view text, std::string_view source, std::vect
   return Status::Ok();
 }
 
+namespace {
+
+// A translation path ("spec.IpPermissions[0]") as the input wrote it.
+std::string input_path(const Document& doc, const std::string& path) {
+  if (doc.spec_path.empty()) return path;
+  if (path == "spec") return doc.spec_path;
+  if (path.starts_with("spec.")) return doc.spec_path + path.substr(4);
+  if (path == "metadata.name") return doc.spec_path + ".GroupId";
+  return path;
+}
+
+}  // namespace
+
 std::string format_problem(const Document& doc, const Problem& p) {
   std::string out = doc.origin;
   if (!p.resource.empty()) out += " (" + p.resource + ")";
-  if (!p.path.empty()) out += ": " + p.path;
+  if (!p.path.empty()) out += ": " + input_path(doc, p.path);
   if (!p.message.empty()) out += ": " + p.message;
   return out;
 }

@@ -11,7 +11,10 @@
 // Accepted documents: projectcalico.org/v3 NetworkPolicy,
 // GlobalNetworkPolicy, NetworkSet, GlobalNetworkSet, WorkloadEndpoint;
 // networking.k8s.io/v1 NetworkPolicy; v1 Namespace; and `List` / `<Kind>List`
-// documents holding those as items.  Server-populated metadata
+// documents holding those as items; wac.dev/v1 SecurityGroup; and the JSON
+// output of `aws ec2 describe-security-groups` as it stands
+// ({"SecurityGroups": [...], "NextToken": ...}), each group becoming one
+// SecurityGroup named by its GroupId.  Server-populated metadata
 // (resourceVersion, uid, creationTimestamp, generation, managedFields,
 // selfLink, ownerReferences, finalizers, deletion*) and a top-level `status`
 // are ignored so `kubectl get -o yaml` output can be applied.
@@ -31,6 +34,10 @@ namespace wac::api {
 struct Document {
   v1::Resource resource;
   std::string origin;  // "policy.yaml: document 2" or "policy.yaml: document 1, items[3]"
+  // Where the resource's spec came from when it was not a `spec:` field:
+  // "SecurityGroups[1]" for a group of describe-security-groups output, so
+  // problems name the input's own path.  Empty otherwise.
+  std::string spec_path;
 };
 
 struct YamlOptions {
@@ -47,7 +54,8 @@ Status parse_documents(std::string_view text, std::string_view source, std::vect
                        const YamlOptions& options = {});
 
 // "<origin> (<resource>): <path>: <message>" for a translation problem of a
-// parsed document.
+// parsed document; for a describe-security-groups group the path is the
+// input's ("SecurityGroups[1].IpPermissions[0].IpRanges[2].CidrIp").
 std::string format_problem(const Document& doc, const Problem& p);
 
 // Calico-shaped JSON: {"apiVersion", "kind", "metadata", "spec"}, with

@@ -13,6 +13,11 @@ size_t AnswerExtractor::process(Bytes captured, std::vector<Answer>& out) {
     return 0;
   }
   last_packet_ = pr.packet;
+  if (accept_source_ && !accept_source_(pr.packet.src)) {
+    ++stats_.untrusted;
+    last_error_ = "response from " + pr.packet.src.str() + ", which is not a trusted DNS server";
+    return 0;
+  }
   size_t parsed = 0;
   if (pr.packet.proto == kProtoUdp) {
     process_message(pr.packet.payload, out, parsed);

@@ -2,6 +2,7 @@
 // (name, address, TTL) facts of every DNS response it carries, counting
 // every outcome in DnsStats. The nflog reader calls process() per packet.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,13 @@ class AnswerExtractor {
  public:
   // `stats` must outlive the extractor.
   explicit AnswerExtractor(DnsStats& stats, MessageLimits limits = {}) : stats_(stats), parser_(limits) {}
+
+  // Only packets whose source address this accepts are read as DNS; the
+  // others are counted in stats.untrusted and yield nothing, so a pod or
+  // host that forges responses cannot make the tap learn anything.  Unset:
+  // every source is accepted.
+  using SourceFilter = std::function<bool(const IpAddr& source)>;
+  void set_source_filter(SourceFilter accept) { accept_source_ = std::move(accept); }
 
   // Appends the facts found to `out` (not cleared, so a caller can batch
   // several packets). Returns the number of DNS responses parsed.
@@ -36,6 +44,7 @@ class AnswerExtractor {
   TcpDnsFraming framing_;
   Packet last_packet_;
   std::string last_error_;
+  SourceFilter accept_source_;
 };
 
 }  // namespace wac::dns

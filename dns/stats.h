@@ -10,6 +10,7 @@ struct DnsStats {
   uint64_t parsed = 0;             // DNS responses parsed (one packet may carry several over TCP)
   uint64_t malformed = 0;          // DNS messages the parser rejected
   uint64_t not_response = 0;       // QR = 0 or opcode other than QUERY
+  uint64_t untrusted = 0;          // packets from a source that is not a trusted DNS server (ignored)
   uint64_t fragments = 0;          // IPv4/IPv6 fragments (never reassembled)
   uint64_t packet_errors = 0;      // other L3/L4 rejects: truncated, bad header, unsupported protocol
   uint64_t tcp_incomplete = 0;     // TCP segments ending inside a DNS message

@@ -2,6 +2,8 @@
 // Backend; KernelBackend drives the real kernel, FakeBackend (nft/fake.h) an
 // in-memory table for unit tests.
 #pragma once
+#include <chrono>
+#include <functional>
 #include <memory>
 
 #include "netlink/status.h"
@@ -20,9 +22,20 @@ class Backend {
   virtual Status read(Snapshot& out) = 0;
 };
 
+// What one kernel operation cost, reported to whoever watches (wacd's
+// metrics) so nft/ needs no metrics library.  Called on the backend's thread.
+struct OperationTiming {
+  enum class Kind { Transaction, Elements, Read };
+  Kind kind = Kind::Transaction;
+  std::chrono::microseconds duration{0};
+  bool ok = true;
+};
+using OperationObserver = std::function<void(const OperationTiming&)>;
+const char* operation_name(OperationTiming::Kind k);  // "transaction", "elements", "read"
+
 // libnftables for transactions and reads, libnftnl+libmnl for element
 // batches.  Not thread-safe: use from one thread (libnftables requires it).
-std::unique_ptr<Backend> make_kernel_backend();
+std::unique_ptr<Backend> make_kernel_backend(OperationObserver observer = {});
 
 // Fast element writer on its own netlink socket, for threads other than the
 // one that owns the Backend (the DNS tap).  Thread-compatible, not shared.

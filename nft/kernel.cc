@@ -42,9 +42,16 @@ int errno_from_nft_text(const std::string& text) {
   return EIO;
 }
 
+using Clock = std::chrono::steady_clock;
+
+std::chrono::microseconds since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+}
+
 class KernelBackend : public Backend {
  public:
-  KernelBackend() : ctx_(nft_ctx_new(NFT_CTX_DEFAULT)) {
+  explicit KernelBackend(OperationObserver observer)
+      : ctx_(nft_ctx_new(NFT_CTX_DEFAULT)), observer_(std::move(observer)) {
     if (!ctx_) return;
     nft_ctx_buffer_output(ctx_.get());
     nft_ctx_buffer_error(ctx_.get());
@@ -59,17 +66,35 @@ class KernelBackend : public Backend {
     if (auto st = validate(tx); !st) return st;
     std::string output;
     std::string text = tx.render();
-    auto start = std::chrono::steady_clock::now();
+    auto start = Clock::now();
     Status st = run(text, output);
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    auto us = since(start);
+    observe(OperationTiming::Kind::Transaction, us, st.ok());
     spdlog::debug("nft: transaction of {} ops ({} bytes) took {} us", tx.ops().size(), text.size(), us.count());
     spdlog::trace("nft: transaction text:\n{}", text);
     return st;
   }
 
-  Status commit_elements(const ElementBatch& batch) override { return elements_.commit(batch); }
+  Status commit_elements(const ElementBatch& batch) override {
+    auto start = Clock::now();
+    Status st = elements_.commit(batch);
+    observe(OperationTiming::Kind::Elements, since(start), st.ok());
+    return st;
+  }
 
   Status read(Snapshot& out) override {
+    auto start = Clock::now();
+    Status st = read_table(out);
+    observe(OperationTiming::Kind::Read, since(start), st.ok());
+    return st;
+  }
+
+ private:
+  void observe(OperationTiming::Kind kind, std::chrono::microseconds duration, bool ok) {
+    if (observer_) observer_({kind, duration, ok});
+  }
+
+  Status read_table(Snapshot& out) {
     out = {};
     std::string listing;
     Status st = run(std::string("list table ") + kFamily + " " + kTable, listing);
@@ -84,7 +109,6 @@ class KernelBackend : public Backend {
     return Status::Ok();
   }
 
- private:
   Status run(const std::string& commands, std::string& output) {
     if (!ctx_) return Status::Error("libnftables: nft_ctx_new failed", ENOMEM);
     int rc = nft_run_cmd_from_buffer(ctx_.get(), commands.c_str());
@@ -98,10 +122,22 @@ class KernelBackend : public Backend {
 
   NftCtx ctx_;
   NftnlElementIo elements_;
+  OperationObserver observer_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_kernel_backend() { return std::make_unique<KernelBackend>(); }
+const char* operation_name(OperationTiming::Kind k) {
+  switch (k) {
+    case OperationTiming::Kind::Transaction: return "transaction";
+    case OperationTiming::Kind::Elements: return "elements";
+    case OperationTiming::Kind::Read: return "read";
+  }
+  return "?";
+}
+
+std::unique_ptr<Backend> make_kernel_backend(OperationObserver observer) {
+  return std::make_unique<KernelBackend>(std::move(observer));
+}
 
 }  // namespace wac::nft

@@ -9,10 +9,12 @@ BUILD=(build-essential cmake pkg-config ninja-build git
   libnftables-dev libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev
   libboost-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   catch2 libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libldns-dev libsystemd-dev
+  prometheus-cpp-dev libssl-dev
   clang libclang-rt-14-dev)
 RUNTIME=(nftables iproute2 kmod)
-TEST=(dnsmasq-base iputils-ping socat netcat-openbsd iptables ipset python3 python3-pytest procps psmisc curl
-  dpkg-dev rpm debootstrap)
+TEST=(dnsmasq-base iputils-ping socat netcat-openbsd iptables ipset python3 python3-pytest procps psmisc curl openssl
+  dpkg-dev rpm debootstrap
+  lintian help2man python3-yaml systemd-container man-db)
 
 want=()
 for p in "${BUILD[@]}" "${RUNTIME[@]}" "${TEST[@]}"; do

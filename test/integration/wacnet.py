@@ -66,6 +66,8 @@ POD_NET4 = "10.244.0.0/16"
 POD_NET6 = "fd00:244::/48"
 POD_GW4 = "169.254.1.1"
 POD_GW6 = "fe80::1"
+FABRIC_ROUTER4 = "192.0.2.254"     # add_fabric_router(): the node network's router
+ROUTED_NET4 = "203.0.113.0/24"     # ... and the network behind it (add_routed_external)
 CALICO_HOST_MAC = "ee:ee:ee:ee:ee:ee"
 IFNAMSIZ = 15  # usable characters in an interface name
 
@@ -1026,6 +1028,8 @@ class Topology:
         self._procs: list = []
         self._fabric: Optional[str] = None
         self._ext_lan_node: Optional[Node] = None
+        self._router: Optional[str] = None
+        self._routed_host_seq = itertools.count(10)
         self._ext_host_seq = itertools.count(10)
         self._pod_seq: dict = {}
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-"))
@@ -1104,6 +1108,8 @@ class Topology:
                 if other is self._ext_lan_node:
                     cmds += [f"route replace {EXT_NET4} via {other.fabric_ip4}",
                              f"route replace {EXT_NET6} via {other.fabric_ip6} dev fab0"]
+            if self._router and node.fabric_ip4:
+                cmds.append(f"route replace default via {FABRIC_ROUTER4} dev fab0")
             if cmds:
                 ip_batch(node.netns, cmds)
 
@@ -1188,6 +1194,43 @@ class Topology:
                               "addr add 2001:db8:100::1/64 dev extbr nodad"])
         self._ext_lan_node = node
         self._refresh_routes()
+
+    # -- a router on the node network ------------------------------------
+
+    def add_fabric_router(self) -> str:
+        """A router on the node network (192.0.2.254) with a network of its
+        own behind it, 203.0.113.0/24 (where it is 203.0.113.1).  Every node's
+        default route then goes through it instead of the dead-end uplink.
+        It has no route to the pod ranges, so a pod address that leaves the
+        cluster unmasqueraded gets no answer.  Needs two nodes (the fabric).
+        Returns the router's namespace name."""
+        if self._router:
+            return self._router
+        if self._fabric is None:
+            raise ValueError("add_fabric_router needs the node network: add at least two nodes first")
+        self._router = self._add_netns("rtr")
+        ip_batch(self._fabric, [f"link add rtr type veth peer name fab0 netns {self._router}",
+                                "link set rtr master br0", "link set rtr up"])
+        ip_batch(self._router, ["link set fab0 up", f"addr add {FABRIC_ROUTER4}/24 dev fab0",
+                                "link add lan0 type bridge", "link set lan0 up",
+                                "addr add 203.0.113.1/24 dev lan0"])
+        sysctl(self._router, {"net.ipv4.ip_forward": 1})
+        self._refresh_routes()
+        return self._router
+
+    def add_routed_external(self, name: str = "ext") -> ExternalHost:
+        """A host on the router's network (203.0.113.N, default route via the
+        router): reached from the nodes only through their default route."""
+        router = self.add_fabric_router()
+        n = next(self._routed_host_seq)
+        host = ExternalHost(name, self.nodes[0], self._add_netns(f"x-{name}"), [f"203.0.113.{n}"], [])
+        port = f"h{n}"
+        ip_batch(host.netns, [f"link add eth0 type veth peer name {port} netns {router}"])
+        ip_batch(router, [f"link set {port} master lan0", f"link set {port} up"])
+        ip_batch(host.netns, ["link set eth0 up", f"addr add {host.ip4}/24 dev eth0",
+                              "route add default via 203.0.113.1"])
+        self.externals.append(host)
+        return host
 
     # -- servers, connections, processes ----------------------------------
 

@@ -38,7 +38,9 @@ std::string golden_ruleset() {
   c.upsert_endpoint(ep("shop", "db", "node1", "10.244.1.2/32", "fd00:244:0:1::2/128", {{"app", "db"}}));
   c.upsert_endpoint(ep("shop", "fe", "node1", "10.244.1.3/32", nullptr, {{"role", "frontend"}}));
   c.upsert_endpoint(ep("tools", "ops", "node2", "10.244.2.4/32", nullptr, {{"role", "ops"}}));
-  c.upsert_network_set({"", "corp", {{"corp", "true"}}, {C("198.51.100.0/24"), C("2001:db8::/32")}, {}});
+  // Its domains join the egress rule that selects it (learned-address sets).
+  c.upsert_network_set(
+      {"", "corp", {{"corp", "true"}}, {C("198.51.100.0/24"), C("2001:db8::/32")}, {"*.corp.example"}});
 
   model::Policy deny;  // order 10: Deny from bad, Log, Pass for ops
   deny.name = "deny-bad";
@@ -77,7 +79,11 @@ std::string golden_ruleset() {
   no_smtp.protocol = 6;
   no_smtp.destination.nets = {C("203.0.113.0/24")};
   no_smtp.destination.not_ports = {{25, 25, ""}};
-  np.egress = {corp, no_smtp};
+  model::Rule api = rule(Action::Allow);  // a domain rule: DNS-learned addresses with kernel timeouts
+  api.protocol = 6;
+  api.destination.domains = {"api.example.com"};
+  api.destination.ports = {{443, 443, ""}};
+  np.egress = {corp, no_smtp, api};
   c.upsert_policy({model::Kind::NetworkPolicy, "shop", "db"}, np);
   c.recompute();
   return Syncer::full_transaction(c.desired(), nft::Snapshot{}).render();

@@ -433,7 +433,7 @@ TEST_CASE("resource references") {
   CHECK(key.kind == model::Kind::K8sNetworkPolicy);
   CHECK(translate_ref(ref("netpol", "default", "p"), key).str() ==
         "netpol default/p: kind: unknown kind \"netpol\" (expected one of Namespace, WorkloadEndpoint, NetworkPolicy, "
-        "GlobalNetworkPolicy, NetworkSet, GlobalNetworkSet, K8sNetworkPolicy)");
+        "GlobalNetworkPolicy, NetworkSet, GlobalNetworkSet, K8sNetworkPolicy, SecurityGroup, EgressGateway)");
   CHECK(translate_ref(ref("NetworkPolicy", "", "p"), key).str() == "NetworkPolicy p: namespace: required for NetworkPolicy");
   CHECK(translate_ref(ref("GlobalNetworkPolicy", "x", "p"), key).str() ==
         "GlobalNetworkPolicy x/p: namespace: must be empty: GlobalNetworkPolicy is cluster-scoped");

@@ -22,7 +22,8 @@ std::string parse_error(const std::string& yaml, const std::string& source = "po
 
 TEST_CASE("every fixture parses and translates") {
   for (const char* name : {"calico_policies.yaml", "network_sets.yaml", "workload_endpoint.yaml", "namespaces.yaml",
-                           "k8s_policies.yaml", "list.yaml"}) {
+                           "k8s_policies.yaml", "list.yaml", "security_group.yaml",
+                           "describe_security_groups.json"}) {
     INFO(name);
     for (const auto& doc : documents(fixture(name), name)) {
       model::Resource out;
@@ -109,7 +110,7 @@ TEST_CASE("document-level errors") {
         "policy.yaml: document 1: unsupported apiVersion/kind \"projectcalico.org/v3\" \"HostEndpoint\" (supported: v1 "
         "Namespace, projectcalico.org/v3 WorkloadEndpoint, projectcalico.org/v3 NetworkPolicy, projectcalico.org/v3 "
         "GlobalNetworkPolicy, projectcalico.org/v3 NetworkSet, projectcalico.org/v3 GlobalNetworkSet, "
-        "networking.k8s.io/v1 NetworkPolicy) (line 1)");
+        "networking.k8s.io/v1 NetworkPolicy, wac.dev/v1 SecurityGroup, wac.dev/v1 EgressGateway) (line 1)");
   CHECK(parse_error("apiVersion: crd.projectcalico.org/v1\nkind: NetworkPolicy\nmetadata: {name: h}\n")
             .find("write projectcalico.org/v3") != std::string::npos);
   CHECK(parse_error("kind: NetworkPolicy\nmetadata: {name: h}\n") == "policy.yaml: document 1: apiVersion: required (line 1)");

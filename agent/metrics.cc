@@ -1,0 +1,246 @@
+#include "agent/metrics.h"
+
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/text_serializer.h>
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <sstream>
+
+#include "agent/agent.h"
+
+namespace wac::agent {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+// 50 us (an element batch) to 30 s (a full sync of a very large table).
+const prometheus::Histogram::BucketBoundaries& latency_buckets() {
+  static const prometheus::Histogram::BucketBoundaries b{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                         0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                                         0.5,     1,      2.5,     5,      10,    30};
+  return b;
+}
+
+double seconds(std::chrono::microseconds us) { return double(us.count()) / 1e6; }
+
+const SyncResult::Path kSyncPaths[] = {SyncResult::Path::Elements, SyncResult::Path::Transaction,
+                                       SyncResult::Path::Full};
+const nft::OperationTiming::Kind kOperations[] = {nft::OperationTiming::Kind::Transaction,
+                                                  nft::OperationTiming::Kind::Elements,
+                                                  nft::OperationTiming::Kind::Read};
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+MetricFamily single(std::string name, std::string help, MetricType type, double value) {
+  MetricFamily f = family(std::move(name), std::move(help), type);
+  ClientMetric m;
+  if (type == MetricType::Counter) m.counter.value = value;
+  else m.gauge.value = value;
+  f.metric.push_back(std::move(m));
+  return f;
+}
+
+}  // namespace
+
+std::vector<MetricFamily> status_families(const StatusReport& r, size_t active_policies) {
+  const auto gauge = MetricType::Gauge;
+  const auto counter = MetricType::Counter;
+  std::vector<MetricFamily> out;
+  out.push_back(single("wac_agent_up", "1 if the agent answered the scrape in time", gauge, 1));
+  out.push_back(single("wac_local_endpoints", "workload endpoints on this node", gauge, double(r.local_endpoints)));
+  out.push_back(single("wac_active_policies", "policies that apply to at least one local endpoint", gauge,
+                       double(active_policies)));
+  MetricFamily resources = family("wac_resources", "resources stored, by kind", gauge);
+  for (const auto& [kind, n] : r.counts) {
+    ClientMetric m;
+    m.label.push_back({"kind", kind});
+    m.gauge.value = double(n);
+    resources.metric.push_back(std::move(m));
+  }
+  out.push_back(std::move(resources));
+  out.push_back(single("wac_dataplane_chains", "chains in the desired ruleset (programmed while wac_last_sync_success is 1)",
+                       gauge, double(r.chains)));
+  out.push_back(single("wac_dataplane_sets", "sets and maps in the desired ruleset", gauge, double(r.sets)));
+  out.push_back(single("wac_dataplane_set_elements", "elements of the sets and maps wac programs", gauge,
+                       double(r.elements)));
+  out.push_back(single("wac_last_sync_success", "1 if the last dataplane sync succeeded", gauge,
+                       r.last_sync_ok ? 1 : 0));
+  double last_sync = r.last_sync_time.time_since_epoch().count() == 0
+                         ? 0
+                         : std::chrono::duration<double>(r.last_sync_time.time_since_epoch()).count();
+  out.push_back(single("wac_last_sync_timestamp_seconds", "when the last dataplane sync finished (unix time)", gauge,
+                       last_sync));
+  out.push_back(single("wac_dataplane_errors_total",
+                       "syncs that left the dataplane out of date (retried with back-off)", counter,
+                       double(r.sync_errors)));
+  out.push_back(single("wac_foreign_changes_total", "changes to table inet wac by other processes, each repaired",
+                       counter, double(r.foreign_changes)));
+  out.push_back(single("wac_link_events_total", "netlink link events seen", counter, double(r.link_events)));
+  out.push_back(single("wac_link_resyncs_total", "link re-dumps after a netlink overrun", counter,
+                       double(r.link_resyncs)));
+  out.push_back(single("wac_endpoints_without_interface", "local endpoints whose interface does not exist", gauge,
+                       double(r.endpoints_without_interface.size())));
+  out.push_back(single("wac_workload_interfaces_without_endpoint",
+                       "workload interfaces with no endpoint (their traffic is dropped)", gauge,
+                       double(r.interfaces_without_endpoint.size())));
+  out.push_back(single("wac_snapshot_revision", "last replace-all revision accepted (0 = none)", gauge,
+                       double(r.revision)));
+  return out;
+}
+
+// Asks the agent at scrape time; the agent thread may be busy with a long
+// sync, so the wait is bounded and an unanswered scrape says so.
+class Metrics::AgentCollector : public prometheus::Collectable {
+ public:
+  void attach(Agent& agent, std::chrono::milliseconds timeout) {
+    std::lock_guard lock(mu_);
+    agent_ = &agent;
+    timeout_ = timeout;
+  }
+
+  std::vector<MetricFamily> Collect() const override {
+    Agent* agent;
+    std::chrono::milliseconds timeout;
+    {
+      std::lock_guard lock(mu_);
+      agent = agent_;
+      timeout = timeout_;
+    }
+    if (!agent) return {};
+    using Answer = std::pair<StatusReport, size_t>;
+    auto answer = std::make_shared<std::promise<Answer>>();
+    std::future<Answer> future = answer->get_future();
+    agent->status([answer, agent](StatusReport report) {
+      answer->set_value({std::move(report), agent->calculator().active_policy_count()});
+    });
+    if (future.wait_for(timeout) != std::future_status::ready) {
+      spdlog::warn("metrics: the agent did not answer within {} ms; scrape without its counts", timeout.count());
+      return {single("wac_agent_up", "1 if the agent answered the scrape in time", MetricType::Gauge, 0)};
+    }
+    auto [report, active] = future.get();
+    return status_families(report, active);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  Agent* agent_ = nullptr;
+  std::chrono::milliseconds timeout_{5000};
+};
+
+Metrics::Metrics(std::string version)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      agent_collector_(std::make_shared<AgentCollector>()),
+      syncs_(prometheus::BuildCounter()
+                 .Name("wac_syncs_total")
+                 .Help("dataplane syncs by path (elements: one libnftnl batch; transaction: one libnftables "
+                       "transaction; full: read back and reconcile) and result")
+                 .Register(*registry_)),
+      sync_seconds_(prometheus::BuildHistogram()
+                        .Name("wac_sync_duration_seconds")
+                        .Help("time to bring the kernel to the desired state, by sync path")
+                        .Register(*registry_)),
+      nft_ops_(prometheus::BuildCounter()
+                   .Name("wac_nft_operations_total")
+                   .Help("kernel operations on table inet wac by kind (transaction: libnftables; elements: "
+                         "libnftnl batch; read: listing) and result")
+                   .Register(*registry_)),
+      nft_seconds_(prometheus::BuildHistogram()
+                       .Name("wac_nft_operation_duration_seconds")
+                       .Help("latency of one nftables transaction, element batch or table read")
+                       .Register(*registry_)) {
+  // Every series exists from the start, so rates work from the first scrape.
+  for (auto path : kSyncPaths) {
+    for (const char* result : {"ok", "error"}) syncs_.Add({{"path", path_name(path)}, {"result", result}});
+    sync_seconds_.Add({{"path", path_name(path)}}, latency_buckets());
+  }
+  for (auto op : kOperations) {
+    for (const char* result : {"ok", "error"}) nft_ops_.Add({{"operation", nft::operation_name(op)}, {"result", result}});
+    nft_seconds_.Add({{"operation", nft::operation_name(op)}}, latency_buckets());
+  }
+  prometheus::BuildGauge()
+      .Name("wac_build_info")
+      .Help("wacd's version (always 1)")
+      .Register(*registry_)
+      .Add({{"version", std::move(version)}})
+      .Set(1);
+}
+
+Metrics::~Metrics() { (void)serve(""); }
+
+void Metrics::record_sync(const SyncResult& r) {
+  if (r.path == SyncResult::Path::Nothing) return;
+  const char* path = path_name(r.path);
+  syncs_.Add({{"path", path}, {"result", r.status.ok() ? "ok" : "error"}}).Increment();
+  sync_seconds_.Add({{"path", path}}, latency_buckets()).Observe(seconds(r.duration));
+}
+
+void Metrics::record_nft_operation(const nft::OperationTiming& t) {
+  const char* op = nft::operation_name(t.kind);
+  nft_ops_.Add({{"operation", op}, {"result", t.ok ? "ok" : "error"}}).Increment();
+  nft_seconds_.Add({{"operation", op}}, latency_buckets()).Observe(seconds(t.duration));
+}
+
+void Metrics::collect_from(Agent& agent, std::chrono::milliseconds timeout) { agent_collector_->attach(agent, timeout); }
+
+std::unique_ptr<prometheus::Exposer> Metrics::listen(const std::string& address, Status& status) {
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/2);
+  } catch (const std::exception& e) {
+    status = Status::Error("cannot serve metrics on " + address + ": " + e.what());
+    return nullptr;
+  }
+  exposer->RegisterCollectable(registry_);
+  exposer->RegisterCollectable(agent_collector_);
+  status = Status::Ok();
+  return exposer;
+}
+
+Status Metrics::serve(const std::string& address) {
+  std::lock_guard lock(mu_);
+  if (address == address_ && (exposer_ || address.empty())) return Status::Ok();
+  Status status;
+  std::unique_ptr<prometheus::Exposer> fresh;
+  if (!address.empty()) fresh = listen(address, status);
+  if (!status.ok() && exposer_) {
+    // The new address may overlap the old one (same port, 0.0.0.0): free
+    // it and try again, and if that fails too, go back to the old address.
+    exposer_.reset();
+    fresh = listen(address, status);
+    if (!status.ok()) {
+      Status back;
+      exposer_ = listen(address_, back);
+      return status;
+    }
+  }
+  if (!status.ok()) return status;
+  exposer_ = std::move(fresh);  // the old listener (if any) closes here
+  address_ = address;
+  return Status::Ok();
+}
+
+std::string Metrics::address() const {
+  std::lock_guard lock(mu_);
+  return exposer_ ? address_ : "";
+}
+
+std::string Metrics::text() const {
+  std::vector<MetricFamily> families = registry_->Collect();
+  for (auto& f : agent_collector_->Collect()) families.push_back(std::move(f));
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+}  // namespace wac::agent

@@ -1,0 +1,130 @@
+#include <catch2/catch.hpp>
+
+#include <prometheus/counter.h>
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+#include "agent/metrics.h"
+
+using namespace wac;
+using namespace wac::agent;
+
+namespace {
+
+std::string serialize(const std::vector<prometheus::MetricFamily>& families) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);)
+    if (l == line) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("status families carry the agent's counts under stable names") {
+  StatusReport r;
+  r.counts = {{"NetworkPolicy", 3}, {"WorkloadEndpoint", 7}};
+  r.local_endpoints = 5;
+  r.chains = 12;
+  r.sets = 4;
+  r.elements = 40;
+  r.sync_errors = 2;
+  r.last_sync_ok = false;
+  r.link_events = 9;
+  r.link_resyncs = 1;
+  r.endpoints_without_interface = {"default/a (cali1)"};
+  r.interfaces_without_endpoint = {"cali2", "cali3"};
+  r.last_sync_time = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+  std::string text = serialize(status_families(r, 2));
+
+  CHECK(has_line(text, "wac_agent_up 1"));
+  CHECK(has_line(text, "wac_local_endpoints 5"));
+  CHECK(has_line(text, "wac_active_policies 2"));
+  CHECK(has_line(text, "wac_resources{kind=\"NetworkPolicy\"} 3"));
+  CHECK(has_line(text, "wac_resources{kind=\"WorkloadEndpoint\"} 7"));
+  CHECK(has_line(text, "wac_dataplane_chains 12"));
+  CHECK(has_line(text, "wac_dataplane_sets 4"));
+  CHECK(has_line(text, "wac_dataplane_set_elements 40"));
+  CHECK(has_line(text, "wac_dataplane_errors_total 2"));
+  CHECK(has_line(text, "wac_last_sync_success 0"));
+  CHECK(has_line(text, "wac_last_sync_timestamp_seconds 1700000000"));
+  CHECK(has_line(text, "wac_link_events_total 9"));
+  CHECK(has_line(text, "wac_link_resyncs_total 1"));
+  CHECK(has_line(text, "wac_endpoints_without_interface 1"));
+  CHECK(has_line(text, "wac_workload_interfaces_without_endpoint 2"));
+  CHECK(has_line(text, "# TYPE wac_dataplane_errors_total counter"));
+  CHECK(has_line(text, "# TYPE wac_local_endpoints gauge"));
+}
+
+TEST_CASE("a never-synced agent reports no sync time rather than a bogus one") {
+  std::string text = serialize(status_families(StatusReport{}, 0));
+  CHECK(has_line(text, "wac_last_sync_timestamp_seconds 0"));
+  CHECK(has_line(text, "wac_last_sync_success 1"));
+}
+
+TEST_CASE("syncs are counted by path and result, with their duration") {
+  Metrics m("9.9.9");
+  std::string before = m.text();
+  // Every series exists before anything happened.
+  CHECK(has_line(before, "wac_syncs_total{path=\"full\",result=\"ok\"} 0"));
+  CHECK(has_line(before, "wac_syncs_total{path=\"elements\",result=\"error\"} 0"));
+  CHECK(has_line(before, "wac_nft_operations_total{operation=\"transaction\",result=\"ok\"} 0"));
+  CHECK(has_line(before, "wac_build_info{version=\"9.9.9\"} 1"));
+
+  SyncResult ok;
+  ok.path = SyncResult::Path::Elements;
+  ok.duration = std::chrono::microseconds(300);
+  m.record_sync(ok);
+  m.record_sync(ok);
+  SyncResult failed;
+  failed.path = SyncResult::Path::Full;
+  failed.status = Status::Error("nft: boom");
+  failed.duration = std::chrono::milliseconds(20);
+  m.record_sync(failed);
+  m.record_sync(SyncResult{});  // nothing to do: not a sync
+
+  std::string text = m.text();
+  CHECK(has_line(text, "wac_syncs_total{path=\"elements\",result=\"ok\"} 2"));
+  CHECK(has_line(text, "wac_syncs_total{path=\"full\",result=\"error\"} 1"));
+  CHECK(has_line(text, "wac_syncs_total{path=\"full\",result=\"ok\"} 0"));
+  CHECK(has_line(text, "wac_sync_duration_seconds_count{path=\"elements\"} 2"));
+  CHECK(has_line(text, "wac_sync_duration_seconds_bucket{path=\"elements\",le=\"0.0005\"} 2"));
+  CHECK(has_line(text, "wac_sync_duration_seconds_bucket{path=\"elements\",le=\"0.00025\"} 0"));
+  CHECK(has_line(text, "wac_sync_duration_seconds_sum{path=\"full\"} 0.02"));
+  // No agent attached: no agent families at all (not zeros that look real).
+  CHECK(text.find("wac_local_endpoints") == std::string::npos);
+}
+
+TEST_CASE("kernel operations are timed by kind") {
+  Metrics m;
+  m.record_nft_operation({nft::OperationTiming::Kind::Transaction, std::chrono::milliseconds(3), true});
+  m.record_nft_operation({nft::OperationTiming::Kind::Elements, std::chrono::microseconds(40), false});
+  std::string text = m.text();
+  CHECK(has_line(text, "wac_nft_operations_total{operation=\"transaction\",result=\"ok\"} 1"));
+  CHECK(has_line(text, "wac_nft_operations_total{operation=\"elements\",result=\"error\"} 1"));
+  CHECK(has_line(text, "wac_nft_operation_duration_seconds_bucket{operation=\"transaction\",le=\"0.0025\"} 0"));
+  CHECK(has_line(text, "wac_nft_operation_duration_seconds_bucket{operation=\"transaction\",le=\"0.005\"} 1"));
+  CHECK(has_line(text, "wac_nft_operation_duration_seconds_count{operation=\"read\"} 0"));
+}
+
+TEST_CASE("other parts of wacd register their own families on the registry") {
+  Metrics m;
+  auto& family = prometheus::BuildCounter().Name("wac_test_things_total").Help("things").Register(m.registry());
+  family.Add({{"result", "parsed"}}).Increment(3);
+  CHECK(has_line(m.text(), "wac_test_things_total{result=\"parsed\"} 3"));
+}
+
+TEST_CASE("serving metrics on a bad address fails with the address named; \"\" is off") {
+  Metrics m;
+  Status s = m.serve("127.0.0.1:99999");
+  REQUIRE_FALSE(s.ok());
+  CHECK_THAT(s.message(), Catch::Contains("127.0.0.1:99999"));
+  CHECK(m.address().empty());
+  CHECK(m.serve("").ok());
+}
