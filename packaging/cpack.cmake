@@ -29,13 +29,14 @@ set(CPACK_PACKAGE_FILE_NAME wac-${PROJECT_VERSION})  # only for generators witho
 
 # Debian: library dependencies come from dpkg-shlibdeps; nftables and
 # iproute2 provide nft and ip, which wac-cleanup removes wac's kernel state
-# with when the package is removed.
+# with when the package is removed; procps provides the /bin/kill of the
+# unit's ExecReload.
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "nftables, iproute2")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "nftables, iproute2, procps")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${WAC_PACKAGING_DIR}/debian/conffiles
     ${WAC_PACKAGING_DIR}/debian/postinst
@@ -48,7 +49,7 @@ set(CPACK_RPM_FILE_NAME RPM-DEFAULT)
 set(CPACK_RPM_PACKAGE_RELEASE 1)
 set(CPACK_RPM_PACKAGE_LICENSE "LicenseRef-wac-unreleased")
 set(CPACK_RPM_PACKAGE_GROUP "System Environment/Daemons")
-set(CPACK_RPM_PACKAGE_REQUIRES "nftables, iproute")
+set(CPACK_RPM_PACKAGE_REQUIRES "nftables, iproute, procps-ng")
 set(CPACK_RPM_PACKAGE_DESCRIPTION "${CPACK_PACKAGE_DESCRIPTION}")
 # No /usr/lib/.build-id links: they belong in debuginfo packages, and this one
 # has none.

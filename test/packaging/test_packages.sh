@@ -171,7 +171,7 @@ step "deb dependencies"
 MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 depends=$(field Depends)
 depends_names=" $(sed 's/([^)]*)//g; s/|/,/g' <<<"$depends" | tr ',' '\n' | awk '{print $1}' | tr '\n' ' ') "
-for pkg in nftables iproute2 libnftables1 libnftnl11 libmnl0 libgrpc++1.51 libprotobuf32 libyaml-cpp0.7 libsystemd0; do
+for pkg in nftables iproute2 procps libnftables1 libnftnl11 libmnl0 libgrpc++1.51 libprotobuf32 libyaml-cpp0.7 libsystemd0; do
   [[ $depends_names == *" $pkg "* ]] || fail "Depends lacks $pkg: $depends"
 done
 for soname in $NEEDED; do
@@ -200,6 +200,8 @@ VROOT=$WORK/verify-root
 mkdir -p "$VROOT/lib/systemd"
 cp -a /lib/systemd/system "$VROOT/lib/systemd/"
 dpkg-deb -x "$DEB" "$VROOT"
+# ExecReload's /bin/kill comes from procps, which every node has.
+mkdir -p "$VROOT/bin" && cp /bin/kill "$VROOT/bin/"
 systemd-analyze verify --root="$VROOT" --man=no wacd.service >"$WORK/verify.log" 2>&1 ||
   { cat "$WORK/verify.log" >&2; fail "systemd-analyze verify rejects wacd.service"; }
 [ ! -s "$WORK/verify.log" ] || { cat "$WORK/verify.log" >&2; fail "systemd-analyze verify warns about wacd.service"; }
@@ -247,6 +249,7 @@ rpm_digest() { rpm -qp --qf '[%{FILEDIGESTS} %{FILENAMES}\n]' "$RPM" 2>/dev/null
 requires=$(rpm -qpR "$RPM" 2>/dev/null)
 grep -qx nftables <<<"$requires" || fail "rpm does not require nftables"
 grep -qx iproute <<<"$requires" || fail "rpm does not require iproute"
+grep -qx procps-ng <<<"$requires" || fail "rpm does not require procps-ng (/bin/kill for ExecReload)"
 for soname in $NEEDED; do
   grep -qxF "$soname()(64bit)" <<<"$requires" || fail "rpm does not require $soname()(64bit)"
 done
@@ -254,7 +257,7 @@ for tag in POSTIN PREUN POSTUN; do
   rpm -qp --qf "%{$tag}" "$RPM" 2>/dev/null | sh -n || fail "rpm $tag scriptlet: shell syntax error"
 done
 rpm -qp --qf '%{PREUN}' "$RPM" 2>/dev/null | grep '/usr/libexec/wac/wac-cleanup' >/dev/null || fail "rpm %preun does not run wac-cleanup"
-ok "rpm files, %config(noreplace), Requires for $(wc -w <<<"$NEEDED") libraries, nftables and iproute, scriptlets"
+ok "rpm files, %config(noreplace), Requires for $(wc -w <<<"$NEEDED") libraries, nftables, iproute and procps-ng, scriptlets"
 
 # ---------------------------------------------------------------- 4. clean Debian 12 root
 # Dependencies resolve against the host's package lists with nothing installed.
