@@ -24,6 +24,7 @@ Agent::Agent(boost::asio::io_context& io, AgentOptions opts, nft::Backend& backe
 
 void Agent::store(const model::Resource& r) {
   resources_[r.key] = r;
+  touched_.push_back(r.key);
   egress_->observe(r);
   std::visit(
       [&](const auto& body) {
@@ -39,6 +40,7 @@ void Agent::store(const model::Resource& r) {
 
 void Agent::erase(const model::Key& key) {
   if (!resources_.erase(key)) return;
+  touched_.push_back(key);
   egress_->forget(key);
   switch (key.kind) {
     case Kind::Namespace: calc_.remove_namespace(key.name); break;
@@ -55,6 +57,7 @@ void Agent::erase(const model::Key& key) {
 
 void Agent::preload(std::vector<model::Resource> resources) {
   for (const auto& r : resources) store(r);
+  touched_.clear();  // already persisted
   calc_.recompute();
   egress_->recompute();
   spdlog::info("agent: loaded {} resources from the state file", resources.size());
@@ -69,7 +72,8 @@ void Agent::start() {
 void Agent::changed(Done done) {
   calc_.recompute();
   egress_->recompute();
-  if (on_change) on_change(resources_);
+  if (on_change) on_change(resources_, touched_);
+  touched_.clear();
   waiting_.push_back(std::move(done));
   if (sync_posted_) return;
   sync_posted_ = true;
@@ -118,7 +122,10 @@ void Agent::replace_all(std::vector<model::Resource> resources, uint64_t revisio
     for (const auto& [key, r] : wanted) {
       auto it = resources_.find(key);
       if (it == resources_.end() || !(it->second.body == r->body)) store(*r);
-      else it->second.source = r->source;
+      else if (it->second.source != r->source) {
+        it->second.source = r->source;  // same meaning, new bytes (metadata): persisted too
+        touched_.push_back(key);
+      }
     }
     revision_ = revision;
     report_.revision = revision;

@@ -65,7 +65,9 @@ class Agent : public Service {
   void foreign_change(const std::string& who);
 
   // Called on the agent thread after every accepted change (for persistence).
-  std::function<void(const std::map<model::Key, model::Resource>&)> on_change;
+  // After every accepted change, before the client is answered: all
+  // resources, and the keys this change stored or erased.
+  std::function<void(const std::map<model::Key, model::Resource>&, const std::vector<model::Key>&)> on_change;
   // Called on the agent thread after every sync that did something (metrics).
   std::function<void(const SyncResult&)> on_sync;
   // For `explain` and tests; call on the agent thread.
@@ -93,6 +95,7 @@ class Agent : public Service {
   DnsTap* dns_tap_ = nullptr;
   DomainSetMap dns_published_;  // the domain sets the tap was last told about
   std::map<model::Key, model::Resource> resources_;
+  std::vector<model::Key> touched_;  // stored or erased since the last on_change
   uint64_t revision_ = 0;
   std::vector<Done> waiting_;  // answered after the next sync
   bool sync_posted_ = false;

@@ -59,50 +59,57 @@ Status load_config(const Flags& f, agent::Config& cfg) {
   return cfg.validate();
 }
 
-std::vector<model::Resource> load_state(const std::string& path) {
-  std::vector<std::string> records;
-  if (Status s = agent::read_state_file(path, records); !s.ok())
-    spdlog::error("{} (continuing with the {} records before the damage)", s.message(), records.size());
-  std::vector<model::Resource> out;
-  for (const auto& bytes : records) {
+// Keeps resources.db (snapshot + journal) in step with the agent: each
+// accepted change reaches the journal before the client is answered.
+class StateWriter {
+ public:
+  explicit StateWriter(std::string path) : store_(std::move(path)) {}
+
+  std::vector<model::Resource> load() {
+    std::vector<std::string> records;
+    if (Status s = store_.load(records); !s.ok())
+      spdlog::error("{} (continuing with the {} records before the damage)", s.message(), records.size());
+    std::vector<model::Resource> out;
+    for (const auto& bytes : records)
+      if (auto r = parse_record(bytes)) out.push_back(std::move(*r));
+    return out;
+  }
+
+  void changed(const std::map<model::Key, model::Resource>& resources, const std::vector<model::Key>& keys) {
+    std::vector<agent::StateChange> changes;
+    for (const auto& key : keys) {
+      auto it = resources.find(key);
+      changes.push_back({key.str(), it == resources.end() ? std::nullopt : std::optional(it->second.source)});
+    }
+    Status s = store_.record(changes);
+    if (!s.ok()) spdlog::error("{}: writing the whole state instead", s.message());
+    if (!s.ok() || store_.wants_compaction()) compact(resources);
+  }
+
+  void compact(const std::map<model::Key, model::Resource>& resources) {
+    std::vector<std::pair<std::string, std::string>> records;
+    records.reserve(resources.size());
+    for (const auto& [key, r] : resources) records.emplace_back(key.str(), r.source);
+    if (Status s = store_.compact(records); !s.ok())
+      spdlog::error("{}; a restart would start from an older state until the controller re-sends", s.message());
+  }
+
+ private:
+  static std::optional<model::Resource> parse_record(const std::string& bytes) {
     v1::Resource proto;
     model::Resource r;
     if (!proto.ParseFromString(bytes)) {
       spdlog::error("state file: skipping an unreadable record");
-      continue;
+      return std::nullopt;
     }
     if (auto problems = api::translate(proto, r); !problems.ok()) {
       spdlog::error("state file: skipping a record that no longer validates: {}", problems.str());
-      continue;
+      return std::nullopt;
     }
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
-// Writes the state file at most a few times a second, off the request path.
-class StateWriter {
- public:
-  StateWriter(boost::asio::io_context& io, std::string path) : timer_(io), path_(std::move(path)) {}
-  void changed(const std::map<model::Key, model::Resource>& resources) {
-    records_.clear();
-    for (const auto& [key, r] : resources) records_.push_back(r.source);
-    if (pending_) return;
-    pending_ = true;
-    timer_.expires_after(std::chrono::milliseconds(200));
-    timer_.async_wait([this](const boost::system::error_code&) { flush(); });
-  }
-  void flush() {
-    if (!pending_) return;
-    pending_ = false;
-    if (Status s = agent::write_state_file(path_, records_); !s.ok()) spdlog::error("{}", s.message());
+    return r;
   }
 
- private:
-  boost::asio::steady_timer timer_;
-  std::string path_;
-  std::vector<std::string> records_;
-  bool pending_ = false;
+  agent::StateStore store_;
 };
 
 }  // namespace
@@ -147,9 +154,18 @@ int main(int argc, char** argv) {
   opts.egress_routing = true;
   opts.state_file = cfg.state_dir + "/resources.db";
   agent::Agent agent(io, opts, *backend);
-  StateWriter state(io, opts.state_file);
-  agent.preload(load_state(opts.state_file));
-  agent.on_change = [&](const auto& resources) { state.changed(resources); };
+  StateWriter state(opts.state_file);
+  {
+    // Folding the journal in at start also rewrites an old-format snapshot
+    // under real keys, so a later delete cannot resurrect its records.
+    std::map<model::Key, model::Resource> loaded;
+    for (auto& r : state.load()) loaded[r.key] = std::move(r);
+    state.compact(loaded);
+    std::vector<model::Resource> resources;
+    for (auto& [key, r] : loaded) resources.push_back(std::move(r));
+    agent.preload(std::move(resources));
+  }
+  agent.on_change = [&](const auto& resources, const auto& keys) { state.changed(resources, keys); };
   agent.on_sync = [&](const agent::SyncResult& r) { metrics.record_sync(r); };
   metrics.collect_from(agent);
   // Enforcement never depends on the metrics port: a bind failure is logged
@@ -218,7 +234,6 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     spdlog::info("signal {}: stopping; the ruleset stays in place", sig);
     sd_notify(0, "STOPPING=1");
-    state.flush();
     io.stop();
   });
   // Reloads run off the agent thread: replacing the metrics listener waits
