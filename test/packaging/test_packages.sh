@@ -319,11 +319,12 @@ apt_install() {
   cp -n "$ROOT"/var/cache/apt/archives/*.deb "$CACHE/archives/" 2>/dev/null || true
 }
 
-# What wacd leaves in a node's kernel (its table; an egress rule and route
+# What wacd leaves in a node's kernel (its tables; an egress rule and route
 # with its route protocol 87), and a rule and route of somebody else's.
 # The runner (in_root_ns, in_box) picks the network namespace.
 plant_kernel_state() {
   "$@" nft add table inet wac &&
+  "$@" nft add table ip wac-dns && "$@" nft add table ip6 wac-dns &&
   "$@" ip link add wt-pkg0 type veth peer name wt-pkg1 &&
   "$@" ip link set wt-pkg0 up && "$@" ip link set wt-pkg1 up &&
   "$@" ip addr add 192.0.2.1/24 dev wt-pkg0 &&
@@ -335,6 +336,8 @@ plant_kernel_state() {
 }
 wac_kernel_state() {  # prints what of wac's is there
   "$@" nft list table inet wac >/dev/null 2>&1 && echo "table inet wac"
+  "$@" nft list table ip wac-dns >/dev/null 2>&1 && echo "table ip wac-dns"
+  "$@" nft list table ip6 wac-dns >/dev/null 2>&1 && echo "table ip6 wac-dns"
   "$@" ip -N rule show | grep -E ' proto 87( |$)' || true
   "$@" ip -N route show table all | grep -E ' proto 87( |$)' || true
 }
@@ -369,11 +372,11 @@ clean_root_lifecycle() {
   step "clean root: upgrade, remove, purge (in network namespace $NETNS)"
   ip netns add "$NETNS" || fail "cannot create network namespace $NETNS"
   plant_kernel_state in_root_ns
-  [ "$(wac_kernel_state in_root_ns | wc -l)" = 3 ] || fail "test setup: expected a table, a rule and a route of wac's"
+  [ "$(wac_kernel_state in_root_ns | wc -l)" = 5 ] || fail "test setup: expected three tables, a rule and a route of wac's"
   echo "# local edit" >>"$ROOT/etc/wac/wacd.yaml"
   in_root_ns dpkg -i "$DEB_IN_ROOT" >"$WORK/reinstall.log" 2>&1 ||
     { cat "$WORK/reinstall.log" >&2; fail "reinstalling (upgrading) the .deb failed"; }
-  [ "$(wac_kernel_state in_root_ns | wc -l)" = 3 ] || fail "an upgrade removed some of wac's kernel state: $(wac_kernel_state in_root_ns)"
+  [ "$(wac_kernel_state in_root_ns | wc -l)" = 5 ] || fail "an upgrade removed some of wac's kernel state: $(wac_kernel_state in_root_ns)"
   grep -q '^# local edit' "$ROOT/etc/wac/wacd.yaml" || fail "an upgrade overwrote the edited conffile"
   ok "upgrade keeps the table, wac's rules and routes, and the edited configuration"
 
