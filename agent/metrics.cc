@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include <future>
+#include <map>
+#include <optional>
 #include <sstream>
 
 #include "agent/agent.h"
@@ -99,6 +101,89 @@ std::vector<MetricFamily> status_families(const StatusReport& r, size_t active_p
   return out;
 }
 
+namespace {
+ClientMetric labelled(std::vector<prometheus::ClientMetric::Label> labels, MetricType type, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter) m.counter.value = value;
+  else m.gauge.value = value;
+  return m;
+}
+
+MetricFamily by_label(std::string name, std::string help, MetricType type, const std::string& label,
+                      const std::vector<std::pair<std::string, uint64_t>>& values) {
+  MetricFamily f = family(std::move(name), std::move(help), type);
+  for (const auto& [value, n] : values) f.metric.push_back(labelled({{label, value}}, type, double(n)));
+  return f;
+}
+}  // namespace
+
+std::vector<MetricFamily> dns_families(const DnsTapStats& s, const std::vector<LearnedName>& names) {
+  const auto gauge = MetricType::Gauge;
+  const auto counter = MetricType::Counter;
+  std::vector<MetricFamily> out;
+  out.push_back(single("wac_dns_tap_up", "1 if the DNS tap runs", gauge, s.enabled ? 1 : 0));
+  out.push_back(single("wac_dns_hold_active", "1 if DNS responses are held until their addresses are programmed",
+                       gauge, s.hold_active ? 1 : 0));
+  out.push_back(single("wac_dns_packets_total", "packets the tap received (log and hold paths)", counter,
+                       double(s.parse.responses_seen)));
+  out.push_back(single("wac_dns_responses_parsed_total", "DNS responses parsed", counter, double(s.parse.parsed)));
+  out.push_back(by_label("wac_dns_rejected_total", "packets or responses the tap did not learn from, by reason",
+                         counter, "reason",
+                         {{"untrusted", s.parse.untrusted},
+                          {"malformed", s.parse.malformed},
+                          {"not_response", s.parse.not_response},
+                          {"fragment", s.parse.fragments},
+                          {"packet_error", s.parse.packet_errors},
+                          {"tcp_incomplete", s.parse.tcp_incomplete},
+                          {"cname_loop", s.parse.cname_loops},
+                          {"chain_too_long", s.parse.chains_too_long},
+                          {"answers_truncated", s.parse.answers_truncated}}));
+  out.push_back(by_label("wac_dns_tap_enobufs_total", "netlink overruns of the tap's sockets (packets lost)", counter,
+                         "path", {{"log", s.nflog_enobufs}, {"hold", s.hold_enobufs}}));
+  out.push_back(single("wac_dns_evictions_total", "learned addresses dropped because their name was at its cap",
+                       counter, double(s.parse.evictions)));
+  out.push_back(single("wac_dns_element_batches_total", "element batches the tap committed", counter,
+                       double(s.batches)));
+  out.push_back(single("wac_dns_element_write_errors_total", "element batches (or parts) the kernel refused",
+                       counter, double(s.write_errors)));
+  out.push_back(single("wac_dns_learned_names", "names with addresses learned", gauge, double(s.names)));
+  out.push_back(single("wac_dns_learned_addresses", "addresses learned, all names", gauge, double(s.addresses)));
+  std::map<std::string, uint64_t> per_pattern;
+  for (const auto& name : names)
+    for (const auto& pattern : name.patterns) per_pattern[pattern] += name.addresses.size();
+  out.push_back(by_label("wac_dns_learned_addresses_by_pattern",
+                         "addresses learned for the names each domain pattern in use matches", gauge, "pattern",
+                         {per_pattern.begin(), per_pattern.end()}));
+  return out;
+}
+
+std::vector<MetricFamily> egress_families(const EgressReport& r) {
+  static const char* const kStates[] = {"Healthy", "Unhealthy", "Down", "Unknown"};
+  MetricFamily state = family("wac_egress_gateway_state",
+                              "1 for each gateway's current state (Healthy, Unhealthy by the API, Down by probe or "
+                              "link, Unknown)",
+                              MetricType::Gauge);
+  MetricFamily in_route = family("wac_egress_gateway_in_route", "1 if the gateway is a next hop of its group's route",
+                                 MetricType::Gauge);
+  MetricFamily pods = family("wac_egress_local_pods", "local pods whose traffic uses the group", MetricType::Gauge);
+  for (const auto& group : r.groups) {
+    for (const auto& gw : group.gateways) {
+      std::vector<ClientMetric::Label> who{{"group", group.name}, {"node", gw.node}, {"egress_ip", gw.egress_ip}};
+      for (const char* s : kStates) {
+        auto labels = who;
+        labels.push_back({"state", s});
+        state.metric.push_back(labelled(std::move(labels), MetricType::Gauge, gw.state == s ? 1 : 0));
+      }
+      in_route.metric.push_back(labelled(who, MetricType::Gauge, gw.in_route ? 1 : 0));
+    }
+    pods.metric.push_back(labelled({{"group", group.name}}, MetricType::Gauge, double(group.local_pods.size())));
+  }
+  return {std::move(state), std::move(in_route), std::move(pods),
+          single("wac_egress_problems", "node-wide egress problems reported (see wacctl egress)", MetricType::Gauge,
+                 double(r.problems.size()))};
+}
+
 // Asks the agent at scrape time; the agent thread may be busy with a long
 // sync, so the wait is bounded and an unanswered scrape says so.
 class Metrics::AgentCollector : public prometheus::Collectable {
@@ -129,10 +214,30 @@ class Metrics::AgentCollector : public prometheus::Collectable {
       return {single("wac_agent_up", "1 if the agent answered the scrape in time", MetricType::Gauge, 0)};
     }
     auto [report, active] = future.get();
-    return status_families(report, active);
+    auto out = status_families(report, active);
+    append(out, dns_families(report.dns, learned_names(*agent)));
+    if (auto egress = egress_report(*agent, timeout)) append(out, egress_families(*egress));
+    return out;
   }
 
  private:
+  static void append(std::vector<MetricFamily>& out, std::vector<MetricFamily> more) {
+    for (auto& f : more) out.push_back(std::move(f));
+  }
+  // The tap answers on the caller's thread (it has its own lock).
+  static std::vector<LearnedName> learned_names(Agent& agent) {
+    std::vector<LearnedName> names;
+    agent.dns_report("", [&](DnsReport r) { names = std::move(r.names); });
+    return names;
+  }
+  static std::optional<EgressReport> egress_report(Agent& agent, std::chrono::milliseconds timeout) {
+    auto answer = std::make_shared<std::promise<EgressReport>>();
+    auto future = answer->get_future();
+    agent.egress_status([answer](EgressReport r) { answer->set_value(std::move(r)); });
+    if (future.wait_for(timeout) != std::future_status::ready) return std::nullopt;
+    return future.get();
+  }
+
   mutable std::mutex mu_;
   Agent* agent_ = nullptr;
   std::chrono::milliseconds timeout_{5000};

@@ -6,8 +6,9 @@
 //    duration, and every kernel operation's latency (nft/ reports them
 //    through nft::OperationObserver, so it needs no metrics library);
 //  - the agent's own counts (endpoints, policies, chains, sets, elements,
-//    dataplane errors, link events), read from Agent::status() at scrape
-//    time, so they can never drift from what `wacctl status` shows.
+//    dataplane errors, link events, the DNS tap, egress gateways), read from
+//    the agent at scrape time, so they can never drift from what `wacctl
+//    status`, `wacctl dns` and `wacctl egress` show.
 //
 // Adding metrics elsewhere in wacd (e.g. the DNS tap): build families on
 // registry() with the usual prometheus-cpp builders, once, at start:
@@ -33,6 +34,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/dns_report.h"
+#include "agent/egress_report.h"
 #include "agent/service.h"
 #include "agent/syncer.h"
 #include "netlink/status.h"
@@ -49,6 +52,10 @@ class Agent;
 // The agent's counts as metric families (exposed for tests).
 // `active_policies`: policies that apply to at least one local endpoint.
 std::vector<prometheus::MetricFamily> status_families(const StatusReport& report, size_t active_policies);
+// The DNS tap's counters, and the addresses learned per domain pattern in use.
+std::vector<prometheus::MetricFamily> dns_families(const DnsTapStats& stats, const std::vector<LearnedName>& names);
+// Each egress gateway's state as this node sees it, and the local pods using it.
+std::vector<prometheus::MetricFamily> egress_families(const EgressReport& report);
 
 class Metrics {
  public:

@@ -128,3 +128,56 @@ TEST_CASE("serving metrics on a bad address fails with the address named; \"\" i
   CHECK(m.address().empty());
   CHECK(m.serve("").ok());
 }
+
+TEST_CASE("DNS families count the tap's packets by outcome and addresses per pattern") {
+  DnsTapStats s;
+  s.enabled = true;
+  s.hold_active = true;
+  s.parse.responses_seen = 10;
+  s.parse.parsed = 7;
+  s.parse.untrusted = 2;
+  s.parse.malformed = 1;
+  s.nflog_enobufs = 3;
+  s.names = 2;
+  s.addresses = 3;
+  std::vector<LearnedName> names(2);
+  names[0].name = "api.example.test";
+  names[0].addresses.resize(2);
+  names[0].patterns = {"api.example.test", "*.example.test"};
+  names[1].name = "www.example.test";
+  names[1].addresses.resize(1);
+  names[1].patterns = {"*.example.test"};
+  std::string text = serialize(dns_families(s, names));
+  CHECK(has_line(text, "wac_dns_tap_up 1"));
+  CHECK(has_line(text, "wac_dns_hold_active 1"));
+  CHECK(has_line(text, "wac_dns_packets_total 10"));
+  CHECK(has_line(text, "wac_dns_responses_parsed_total 7"));
+  CHECK(has_line(text, "wac_dns_rejected_total{reason=\"untrusted\"} 2"));
+  CHECK(has_line(text, "wac_dns_rejected_total{reason=\"malformed\"} 1"));
+  CHECK(has_line(text, "wac_dns_tap_enobufs_total{path=\"log\"} 3"));
+  CHECK(has_line(text, "wac_dns_learned_addresses 3"));
+  CHECK(has_line(text, "wac_dns_learned_addresses_by_pattern{pattern=\"*.example.test\"} 3"));
+  CHECK(has_line(text, "wac_dns_learned_addresses_by_pattern{pattern=\"api.example.test\"} 2"));
+}
+
+TEST_CASE("egress families show each gateway's state, route membership and local pods") {
+  EgressReport r;
+  EgressGroupReport g;
+  g.name = "prod-egress";
+  g.local_pods = {"prod/p1", "prod/p2"};
+  EgressMemberReport up{"node2", "192.0.2.2", "192.0.2.100", "", "Healthy", "", false, true};
+  EgressMemberReport down{"node3", "192.0.2.3", "192.0.2.101", "", "Down", "no echo reply", false, false};
+  g.gateways = {up, down};
+  r.groups.push_back(g);
+  std::string text = serialize(egress_families(r));
+  CHECK(has_line(text, "wac_egress_gateway_state{group=\"prod-egress\",node=\"node2\",egress_ip=\"192.0.2.100\","
+                       "state=\"Healthy\"} 1"));
+  CHECK(has_line(text, "wac_egress_gateway_state{group=\"prod-egress\",node=\"node2\",egress_ip=\"192.0.2.100\","
+                       "state=\"Down\"} 0"));
+  CHECK(has_line(text, "wac_egress_gateway_state{group=\"prod-egress\",node=\"node3\",egress_ip=\"192.0.2.101\","
+                       "state=\"Down\"} 1"));
+  CHECK(has_line(text, "wac_egress_gateway_in_route{group=\"prod-egress\",node=\"node2\",egress_ip=\"192.0.2.100\"} 1"));
+  CHECK(has_line(text, "wac_egress_gateway_in_route{group=\"prod-egress\",node=\"node3\",egress_ip=\"192.0.2.101\"} 0"));
+  CHECK(has_line(text, "wac_egress_local_pods{group=\"prod-egress\"} 2"));
+  CHECK(has_line(text, "wac_egress_problems 0"));
+}
