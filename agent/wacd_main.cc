@@ -1,7 +1,11 @@
 // wacd: the wac node agent.
+#include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -112,6 +116,18 @@ class StateWriter {
   agent::StateStore store_;
 };
 
+// Under systemd, stderr is a journal stream (JOURNAL_STREAM names its device
+// and inode): log to the journal directly, so each line keeps its level as
+// the syslog priority (`journalctl -p warning`) and carries wacd's fields.
+void log_to_journal_when_stderr_is_it() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  struct stat st{};
+  if (!stream || ::fstat(STDERR_FILENO, &st) != 0) return;
+  if (std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) != stream) return;
+  auto journal = std::make_shared<spdlog::sinks::systemd_sink_mt>("wacd");
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("wacd", std::move(journal)));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,6 +155,7 @@ int main(int argc, char** argv) {
     std::cout << cfg.to_yaml() << "\n";
     return 0;
   }
+  log_to_journal_when_stderr_is_it();
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
   std::error_code ec;
   std::filesystem::create_directories(cfg.state_dir, ec);

@@ -236,4 +236,24 @@ bool extack_offset(const nlmsghdr* nlh, uint32_t& offset) {
   return found;
 }
 
+Status MnlSocket::drain(std::vector<char>& buffer, size_t max_datagrams, const char* who,
+                        DrainCounters counters, const std::function<void(const char*, size_t)>& on_datagram) {
+  if (!is_open()) return Status::Error(std::string(who) + ": not open", EBADF);
+  for (size_t n = 0; n < max_datagrams; ++n) {
+    auto r = receive(buffer.data(), buffer.size(), 0);
+    if (r.err == EAGAIN) return Status::Ok();
+    if (r.err == ENOBUFS) {
+      ++counters.enobufs;
+      continue;
+    }
+    if (r.err) return Status::Error(std::string(who) + " receive: " + std::strerror(r.err), r.err);
+    if (r.truncated) {
+      ++counters.truncated;
+      continue;
+    }
+    on_datagram(buffer.data(), size_t(r.len));
+  }
+  return Status::Ok();
+}
+
 }  // namespace wac::netlink

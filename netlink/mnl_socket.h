@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "netlink/status.h"
 
@@ -60,6 +61,17 @@ class MnlSocket {
   };
   // Reads one datagram.  timeout_ms: -1 blocks, 0 never waits.
   Received receive(void* buf, size_t len, int timeout_ms);
+
+  // Reads up to max_datagrams that are ready, without waiting, handing each
+  // whole one to on_datagram.  Overruns (ENOBUFS: the kernel dropped
+  // messages) and datagrams larger than the buffer are counted and skipped:
+  // the socket stays usable.  `who` names the socket in errors.
+  struct DrainCounters {
+    uint64_t& enobufs;
+    uint64_t& truncated;
+  };
+  Status drain(std::vector<char>& buffer, size_t max_datagrams, const char* who, DrainCounters counters,
+               const std::function<void(const char*, size_t)>& on_datagram);
 
   // Sends `req` (must carry NLM_F_ACK or NLM_F_DUMP and a seq from
   // next_seq()) and reads replies until its ack / NLMSG_DONE, giving each

@@ -167,23 +167,9 @@ void NflogListener::handle_datagram(const char* data, size_t len, const PacketHa
 }
 
 Status NflogListener::read_batch(const PacketHandler& on_packet, size_t max_datagrams) {
-  if (!sock_.is_open()) return Status::Error("nflog: not open", EBADF);
-  for (size_t n = 0; n < max_datagrams; ++n) {
-    auto r = sock_.receive(buffer_.data(), buffer_.size(), 0);
-    if (r.err == EAGAIN) return Status::Ok();
-    if (r.err == ENOBUFS) {
-      // The kernel dropped packets; the socket stays usable.
-      ++stats_.enobufs;
-      continue;
-    }
-    if (r.err) return Status::Error(std::string("nflog receive: ") + std::strerror(r.err), r.err);
-    if (r.truncated) {
-      ++stats_.truncated;
-      continue;
-    }
-    handle_datagram(buffer_.data(), size_t(r.len), on_packet);
-  }
-  return Status::Ok();
+  // Overruns mean the kernel dropped log packets: counted, and reading goes on.
+  return sock_.drain(buffer_, max_datagrams, "nflog", {stats_.enobufs, stats_.truncated},
+                     [&](const char* data, size_t len) { handle_datagram(data, len, on_packet); });
 }
 
 Status NflogListener::run(std::stop_token stop, const PacketHandler& on_packet) {

@@ -126,23 +126,9 @@ void NfqueueListener::handle_datagram(const char* data, size_t len, const Packet
 }
 
 Status NfqueueListener::read_batch(const PacketHandler& on_packet, size_t max_datagrams) {
-  if (!sock_.is_open()) return Status::Error("nfqueue: not open", EBADF);
-  for (size_t n = 0; n < max_datagrams; ++n) {
-    auto r = sock_.receive(buffer_.data(), buffer_.size(), 0);
-    if (r.err == EAGAIN) return Status::Ok();
-    if (r.err == ENOBUFS) {
-      // With fail-open the kernel accepted what it could not hand us.
-      ++stats_.enobufs;
-      continue;
-    }
-    if (r.err) return Status::Error(std::string("nfqueue receive: ") + std::strerror(r.err), r.err);
-    if (r.truncated) {
-      ++stats_.truncated;
-      continue;
-    }
-    handle_datagram(buffer_.data(), size_t(r.len), on_packet);
-  }
-  return Status::Ok();
+  // Overruns: with fail-open the kernel let through what it could not queue to us.
+  return sock_.drain(buffer_, max_datagrams, "nfqueue", {stats_.enobufs, stats_.truncated},
+                     [&](const char* data, size_t len) { handle_datagram(data, len, on_packet); });
 }
 
 Status NfqueueListener::send_verdict(uint16_t type, uint32_t id, uint32_t verdict) {

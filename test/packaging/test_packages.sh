@@ -499,6 +499,24 @@ systemd_lifecycle() {
     fail "systemctl reload (SIGHUP) ended or replaced wacd instead of reloading it"
   ok "systemctl reload (SIGHUP) keeps the same wacd running"
 
+  # Logs reach the journal with their level as the priority: a reload of a
+  # broken file is an error (priority 3), the start-up line is info.
+  cp "$ROOT/etc/wac/wacd.yaml" "$WORK/wacd.yaml.good"
+  echo "bogusKey: 1" >>"$ROOT/etc/wac/wacd.yaml"
+  in_box systemctl reload wacd.service || fail "systemctl reload wacd (broken file) failed"
+  wait_for 5 "the reload error in the journal at priority err" \
+    sh -c "nsenter -t $LEADER -a journalctl -u wacd -p err --no-pager -q | grep -q 'reload: invalid configuration'"
+  in_box journalctl -u wacd -p err --no-pager -q | grep -q 'serving on' &&
+    fail "an info line reached the journal at priority err or above"
+  for _ in $(seq 20); do
+    in_box journalctl -u wacd -p info --no-pager -q | grep -q 'serving on' && break
+    sleep 0.25
+  done
+  in_box journalctl -u wacd -p info --no-pager -q | grep -q 'serving on' ||
+    { in_box journalctl -u wacd -o verbose --no-pager | tail -n 40 >&2; fail "the start-up line is not in the journal at priority info"; }
+  cp "$WORK/wacd.yaml.good" "$ROOT/etc/wac/wacd.yaml"
+  ok "logs reach journald with their level as priority (a bad reload is priority err; info stays info)"
+
   RESTARTS_BEFORE=$(unit_prop NRestarts)
   in_box systemctl kill --signal=KILL wacd.service
   wait_for 15 "systemd to restart a killed wacd" restarted_and_active
