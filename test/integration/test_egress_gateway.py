@@ -1,149 +1,21 @@
-"""Egress gateways end to end: two nodes (each its own wacd) on a node network
-192.0.2.0/24 behind a router, an external host 203.0.113.10 behind the router
-whose listener reports the peer address and whose own firewall admits only
-the egress IPs on port 8080 (9090 is open to anyone, to see who comes).
-
-Each node also has the masquerade a CNI adds for pod traffic leaving the
-cluster (Calico's natOutgoing), so a pod that does not use a gateway is seen
-with its node's address, and a pod that does must not be masqueraded by its
-own node on the way to the gateway.
+"""Egress gateways end to end, in the lab of egresslab.py: two nodes (each
+its own wacd) on a node network 192.0.2.0/24 behind a router, an external
+host 203.0.113.10 behind the router whose listener reports the peer address
+and whose own firewall admits only the egress IPs on port 8080 (9090 is open
+to anyone, to see who comes); each node masquerades pod traffic leaving the
+cluster as a CNI would.
 """
 
-import json
 import re
 import time
 
 import pytest
 
 import wacnet
+from egresslab import (EGRESS_A, EGRESS_B, FW_PORT, OPEN_PORT, POD_PORT, PROTO, Cluster, egress_status,
+                       gateway_doc, ip_cmd, member, route_hops, seen, wac_addresses, wac_routes, wac_rules,
+                       wait_for)
 from wacnet import Case
-
-FW_PORT = 8080      # the external firewall admits only the egress IPs here
-OPEN_PORT = 9090    # open to anyone: shows the source address
-POD_PORT = 7070     # a server in a pod, for cluster-internal traffic
-EGRESS_A = "192.0.2.100"
-EGRESS_B = "192.0.2.101"
-PROTO = "87"        # wacd's default egress.routeProtocol
-
-WACD_CONFIG = """
-egress:
-  clusterCIDRs: [10.244.0.0/16, "fd00:244::/48", 10.96.0.0/12]
-  gatewayNodes: [node1, node2]   # known as gateway nodes even while they run no pod
-"""
-
-CNI_MASQUERADE = """
-table ip wt-cni {
-  chain postrouting {
-    type nat hook postrouting priority srcnat; policy accept;
-    ip saddr 10.244.0.0/16 ip daddr != 10.244.0.0/16 oifname "fab0" masquerade
-  }
-}
-"""
-
-EXT_FIREWALL = f"""
-table inet wt-fw {{
-  chain input {{
-    type filter hook input priority filter; policy accept;
-    tcp dport {FW_PORT} ip saddr != {{ {EGRESS_A}, {EGRESS_B} }} reject with tcp reset
-  }}
-}}
-"""
-
-FAST_PROBES = {"intervalMilliseconds": 200, "timeoutMilliseconds": 150, "failureThreshold": 2}
-
-
-def gateway_doc(name, gateways, namespace_selector=None, labels=None, order=None, destinations=None):
-    spec = {}
-    if namespace_selector:
-        spec["namespaceSelector"] = namespace_selector
-    if order is not None:
-        spec["order"] = order
-    spec["destinationCIDRs"] = destinations or [wacnet.ROUTED_NET4]
-    spec["healthCheck"] = dict(FAST_PROBES)
-    spec["gateways"] = gateways
-    meta = {"name": name}
-    if labels:
-        meta["labels"] = labels
-    return {"apiVersion": "wac.dev/v1", "kind": "EgressGateway", "metadata": meta, "spec": spec}
-
-
-def member(node, egress_ip, **extra):
-    return {"node": node.name, "nodeIP": node.fabric_ip4, "egressIP": egress_ip, "interface": "fab0", **extra}
-
-
-def nft_script(where, script):
-    wacnet.run(["ip", "netns", "exec", wacnet._netns_name(where), "nft", "-f", "-"], input=script)
-
-
-def ip_cmd(where, *args):
-    return wacnet.run(["ip", "-n", wacnet._netns_name(where), *args]).stdout
-
-
-def wac_rules(node):
-    return [line.strip() for line in ip_cmd(node, "rule", "show").splitlines() if f"proto {PROTO}" in line]
-
-
-def wac_routes(node):
-    return [line.strip() for line in ip_cmd(node, "route", "show", "table", "all", "proto", PROTO).splitlines()
-            if line.strip()]
-
-
-def wac_addresses(node):
-    return [line.strip() for line in ip_cmd(node, "addr", "show", "dev", "fab0").splitlines()
-            if "inet " in line and any(e in line for e in (EGRESS_A, EGRESS_B))]
-
-
-def egress_status(wacd):
-    return json.loads(wacd.ctl("egress", "-o", "json").stdout)
-
-
-def wait_for(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def seen(src, ext, port=FW_PORT, timeout=1.0):
-    """The source address the external host saw, or None when refused/lost."""
-    result = wacnet.probe(src, ext.ip4, port, timeout=timeout)
-    return result.peer if result.ok else None
-
-
-class Cluster:
-    """node1 + node2 each running wacd, the router, the external host, pods."""
-
-    def __init__(self, topo):
-        self.topo = topo
-        self.node1, self.node2 = topo.add_node(), topo.add_node()
-        self.ext = topo.add_routed_external("ext")
-        for node in (self.node1, self.node2):
-            nft_script(node, CNI_MASQUERADE)
-        nft_script(self.ext, EXT_FIREWALL)
-        topo.start_server(self.ext, tcp=[FW_PORT, OPEN_PORT])
-        config = topo.workdir / "wacd-egress.yaml"
-        config.write_text(WACD_CONFIG)
-        self.wacd1 = topo.start_wacd(self.node1, extra_args=["-c", str(config)], log_level="info")
-        self.wacd2 = topo.start_wacd(self.node2, extra_args=["-c", str(config)], log_level="info")
-        self.wacds = [self.wacd1, self.wacd2]
-
-    def pod(self, ns, name, node, **kw):
-        return self.topo.add_pod(ns, name, node, ipv6=False, **kw)
-
-    def apply(self, text):
-        for wacd in self.wacds:
-            wacd.apply(text)
-
-    def delete(self, text):
-        for wacd in self.wacds:
-            wacd.delete(text)
-
-    def cluster(self, namespaces=None):
-        self.apply(wacnet.cluster_yaml(self.topo.pods, namespaces))
 
 
 def test_egress_gateway_source_address_both_ways_and_clean_removal(topo):
@@ -295,19 +167,15 @@ def test_egress_gateway_ecmp_and_failover(topo):
         detected = time.monotonic() - cut_at
         # every new flow now succeeds, through the survivor
         peers = [seen(p1, c.ext, OPEN_PORT, timeout=2.0) for _ in range(12)]
-        recovered = time.monotonic() - cut_at
         assert peers == [EGRESS_A] * 12, peers
-        print(f"\nfailover: route updated {detected * 1000:.0f} ms after the link cut; "
-              f"12 new flows through the survivor by {recovered * 1000:.0f} ms "
-              f"(probe interval 200 ms, timeout 150 ms, failureThreshold 2)")
+        # within the bound of FAST_PROBES (200 ms x 2 + 150 ms) plus slack for a
+        # loaded machine; test/bench/egress_failover.py measures it properly
         assert detected < 2.0, f"failover took {detected:.2f}s"
         status = egress_status(c.wacd1)["groups"][0]["gateways"]
         down = {m["egressIP"]: m for m in status}[remote_ip]
         assert down["state"] == "Down" and not down.get("inRoute", False), down
     finally:
-        ip_cmd(c.node2, "link", "set", "fab0", "up")
-        wacnet.ip_batch(c.node2.netns, [f"route replace default via {wacnet.FABRIC_ROUTER4} dev fab0",
-                                        f"route replace {c.node1.pod_cidr4} via {c.node1.fabric_ip4}"])
+        c.restore_link(c.node2)
     wait_for(lambda: set(spread(12)) == {EGRESS_A, EGRESS_B}, 5, "node2's gateway back after its link returns")
 
 
