@@ -9,8 +9,6 @@ cluster as a CNI would.
 import re
 import time
 
-import pytest
-
 import wacnet
 from egresslab import (EGRESS_A, EGRESS_B, FW_PORT, OPEN_PORT, POD_PORT, PROTO, Cluster, egress_status,
                        gateway_doc, ip_cmd, member, route_hops, seen, wac_addresses, wac_routes, wac_rules,
@@ -218,3 +216,203 @@ def test_egress_gateway_survives_wacd_restart(topo):
     assert "lookup 300" in ip_cmd(c.node1, "rule", "show")
     assert "unreachable 198.51.100.0/24" in ip_cmd(c.node1, "route", "show", "table", "300")
     assert seen(p1, c.ext) == EGRESS_A
+
+
+def connection_via(topo, pod, ext, egress_ip, port=FW_PORT, attempts=40):
+    """An established connection that the ECMP hash sent through the gateway
+    with `egress_ip` (new source ports until one hashes there)."""
+    for _ in range(attempts):
+        conn = topo.open_connection(pod, ext.ip4, port)
+        if conn.peer == egress_ip:
+            return conn
+        conn.close()
+    raise AssertionError(f"no connection of {pod.label} went through {egress_ip} in {attempts} attempts")
+
+
+def test_egress_gateway_member_removed_from_resource(topo):
+    # node1 runs the client pod only; node2 and node3 are the gateways
+    c = Cluster(topo, nodes=3)
+    node3, wacd3 = c.nodes[2], c.wacds[2]
+    p1 = c.pod("prod", "p1", c.node1)
+    c.cluster()
+    selector = "projectcalico.org/name == 'prod'"
+    both = gateway_doc("prod-egress", [member(c.node2, EGRESS_A), member(node3, EGRESS_B)],
+                       namespace_selector=selector)
+    c.apply(wacnet.to_yaml(both))
+    table = egress_status(c.wacd1)["groups"][0]["table"]
+    assert route_hops(c.node1, table) == sorted([c.node2.fabric_ip4, node3.fabric_ip4])
+    wait_for(lambda: {seen(p1, c.ext) for _ in range(12)} == {EGRESS_A, EGRESS_B}, 5, "flows over both gateways")
+    assert wac_addresses(node3) == [f"inet {EGRESS_B}/32 scope global fab0"]
+    assert f"snat ip to {EGRESS_B}" in wacd3.ruleset()
+    # a flow through the gateway that stays must not notice the other one leaving
+    conn = connection_via(topo, p1, c.ext, EGRESS_A)
+    conn.start_heartbeat(interval=0.05)
+
+    # node3 leaves the resource: re-applied with node2 alone
+    one = gateway_doc("prod-egress", [member(c.node2, EGRESS_A)], namespace_selector=selector)
+    c.apply(wacnet.to_yaml(one))
+
+    # node3 gives up its egress address and its SNAT rule, and nothing else of node2's role moves there
+    wait_for(lambda: not wac_addresses(node3), 3, "node3's egress address removed")
+    ruleset3 = wacd3.ruleset()
+    assert EGRESS_B not in ruleset3 and not re.search(r"snat ip to \d", ruleset3), ruleset3
+    assert f"inet {EGRESS_B}/" not in ip_cmd(node3, "addr", "show")
+    assert not wac_rules(node3) and not wac_routes(node3)
+    # node2 keeps its own
+    assert wac_addresses(c.node2) == [f"inet {EGRESS_A}/32 scope global fab0"]
+    assert f"snat ip to {EGRESS_A}" in c.wacd2.ruleset()
+    # node1's route keeps the survivor only; same table, same rule
+    assert route_hops(c.node1, table) == [c.node2.fabric_ip4]
+    assert len(wac_rules(c.node1)) == 1 and f"lookup {table}" in wac_rules(c.node1)[0]
+    status = egress_status(c.wacd1)["groups"][0]
+    assert [(m["node"], m["egressIP"], m["inRoute"]) for m in status["gateways"]] == [("node2", EGRESS_A, True)]
+
+    # every new flow leaves through the survivor, with its egress IP (the firewall admits it)
+    assert [seen(p1, c.ext) for _ in range(12)] == [EGRESS_A] * 12
+    stats = conn.stop_heartbeat()
+    assert stats["failed"] == 0, f"the flow through the remaining gateway lost data: {stats}"
+    assert conn.ping()
+
+
+def test_egress_gateway_pod_selector_picks_some_pods_of_a_namespace(topo):
+    c = Cluster(topo)
+    web1 = c.pod("prod", "web1", c.node1, labels={"app": "web"})
+    batch1 = c.pod("prod", "batch1", c.node1, labels={"app": "batch"})
+    batch2 = c.pod("prod", "batch2", c.node2, labels={"app": "batch"})
+    web2 = c.pod("prod", "web2", c.node2, labels={"app": "web"})
+    oweb = c.pod("other", "web", c.node1, labels={"app": "web"})  # right label, wrong namespace
+    c.cluster()
+    c.apply(wacnet.to_yaml(gateway_doc("prod-web", [member(c.node2, EGRESS_A)],
+                                       namespace_selector="projectcalico.org/name == 'prod'",
+                                       selector="app == 'web'")))
+
+    assert seen(web1, c.ext) == EGRESS_A
+    assert seen(web2, c.ext) == EGRESS_A
+    # unselected pods of the same namespace leave with their own node's address (refused on FW_PORT)
+    assert seen(batch1, c.ext, OPEN_PORT) == c.node1.fabric_ip4
+    assert seen(batch2, c.ext, OPEN_PORT) == c.node2.fabric_ip4
+    assert seen(batch1, c.ext) is None
+    assert seen(oweb, c.ext, OPEN_PORT) == c.node1.fabric_ip4
+    assert egress_status(c.wacd1)["groups"][0]["localPods"] == ["prod/web1"]
+    # the group's source set holds the selected pods of every node, and only those
+    src = wacnet.nft(c.node1, "list", "set", "inet", "wac", "egw-prod-web-src4")
+    assert web1.ip4 in src and web2.ip4 in src, src
+    assert batch1.ip4 not in src and batch2.ip4 not in src and oweb.ip4 not in src, src
+
+    # a label change moves a pod in and out at once
+    c.apply(batch1.wep_yaml(labels={"app": "web"}))
+    assert seen(batch1, c.ext) == EGRESS_A
+    c.apply(web1.wep_yaml(labels={"app": "batch"}))
+    assert seen(web1, c.ext, OPEN_PORT) == c.node1.fabric_ip4
+
+
+def annotated_wep(pod, annotations):
+    doc = pod.wep_doc()
+    doc["metadata"]["annotations"] = annotations
+    return doc
+
+
+def test_egress_gateway_calico_enterprise_annotations(topo):
+    c = Cluster(topo)
+    t1 = c.pod("team", "t1", c.node1)
+    t2 = c.pod("team", "t2", c.node2)
+    t3 = c.pod("team", "t3", c.node1)
+    o1 = c.pod("other", "o1", c.node1)
+    c.cluster()
+    # Calico's gateway deployments, as EgressGateways: "red" stands in for one in
+    # namespace egw (labelled purpose=egress), "blue" for one in no namespace.
+    # Neither has spec selectors: only annotations pick them.
+    red = gateway_doc("red", [member(c.node2, EGRESS_A)], labels={"egress-code": "red"}, gateway_namespace="egw")
+    blue = gateway_doc("blue", [member(c.node1, EGRESS_B)], labels={"egress-code": "blue"})
+    egw = wacnet.namespace_doc("egw", {"purpose": "egress"})
+    team = wacnet.namespace_doc("team")
+    team["metadata"]["annotations"] = {"egress.projectcalico.org/selector": "egress-code == 'red'",
+                                       "egress.projectcalico.org/namespaceSelector": "purpose == 'egress'"}
+    c.apply(wacnet.to_yaml(red, blue, egw, team,
+                           # the pod's own annotation wins over its namespace's
+                           annotated_wep(t2, {"egress.projectcalico.org/selector": "egress-code == 'blue'"}),
+                           # no namespaceSelector: only gateways of the pod's own namespace (or of none)
+                           # qualify, and red stands in for one in egw
+                           annotated_wep(t3, {"egress.projectcalico.org/selector": "egress-code == 'red'"})))
+
+    assert seen(t1, c.ext) == EGRESS_A      # through its namespace's annotations
+    assert seen(t2, c.ext) == EGRESS_B      # through its own annotation
+    assert seen(t3, c.ext, OPEN_PORT) == c.node1.fabric_ip4
+    assert seen(o1, c.ext, OPEN_PORT) == c.node1.fabric_ip4
+    groups = {g["name"]: g for g in egress_status(c.wacd1)["groups"]}
+    assert groups["red"]["localPods"] == ["team/t1"] and groups["blue"]["localPods"] == []
+    groups = {g["name"]: g for g in egress_status(c.wacd2)["groups"]}
+    assert groups["blue"]["localPods"] == ["team/t2"]
+
+    # the namespace annotation changed: its pods follow at once
+    team["metadata"]["annotations"] = {"egress.projectcalico.org/selector": "egress-code == 'blue'"}
+    c.apply(wacnet.to_yaml(team))
+    assert seen(t1, c.ext) == EGRESS_B
+    assert seen(t3, c.ext, OPEN_PORT) == c.node1.fabric_ip4  # its own annotation still picks nothing
+    # an annotation that does not parse is refused, naming it
+    bad = wacnet.namespace_doc("other")
+    bad["metadata"]["annotations"] = {"egress.projectcalico.org/namespaceSelector": "purpose == 'egress'"}
+    err = c.wacd1.ctl("apply", "-f", "-", input=wacnet.to_yaml(bad), check=False)
+    assert err.returncode == 1 and "egress.projectcalico.org/namespaceSelector" in err.stderr, err.stderr
+
+
+SYSCTLS_WRONG = {"net.ipv4.ip_forward": 0, "net.ipv4.conf.all.rp_filter": 1, "net.ipv4.conf.fab0.rp_filter": 1,
+                 "net.ipv4.fib_multipath_hash_policy": 0}
+
+
+def sysctls(node):
+    return {key: wacnet.read_sysctl(node, key) for key in SYSCTLS_WRONG}
+
+
+def test_egress_gateway_sets_the_sysctls_it_needs(topo):
+    c = Cluster(topo)
+    p1 = c.pod("prod", "p1", c.node1)
+    c.cluster()
+    for node in c.nodes:  # what would break the path: no forwarding, strict rp_filter, per-host ECMP
+        wacnet.sysctl(node, SYSCTLS_WRONG)
+    c.apply(wacnet.to_yaml(gateway_doc("prod-egress", [member(c.node1, EGRESS_A), member(c.node2, EGRESS_B)],
+                                       namespace_selector="projectcalico.org/name == 'prod'")))
+    # node1, client and gateway: forwards, loose rp_filter on fab0 (its next hops' and its uplink), per-flow ECMP
+    assert sysctls(c.node1) == {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "1",
+                                "net.ipv4.conf.fab0.rp_filter": "2", "net.ipv4.fib_multipath_hash_policy": "1"}
+    # node2, gateway only: forwards, loose rp_filter on its uplink; no ECMP route there, so the hash is left alone
+    assert sysctls(c.node2) == {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "1",
+                                "net.ipv4.conf.fab0.rp_filter": "2", "net.ipv4.fib_multipath_hash_policy": "0"}
+    for wacd in c.wacds:
+        assert egress_status(wacd).get("problems", []) == []
+    # and the path works both ways, over both gateways
+    wait_for(lambda: {seen(p1, c.ext) for _ in range(12)} == {EGRESS_A, EGRESS_B}, 5, "flows over both gateways")
+
+
+def test_egress_gateway_reports_sysctls_with_set_sysctls_false(topo):
+    c = Cluster(topo, config_extra="  setSysctls: false\n")
+    c.pod("prod", "p1", c.node1)
+    c.cluster()
+    wacnet.sysctl(c.node1, {"net.ipv4.conf.all.rp_filter": 1, "net.ipv4.conf.fab0.rp_filter": 1,
+                            "net.ipv4.fib_multipath_hash_policy": 0})
+    wacnet.sysctl(c.node2, {"net.ipv4.ip_forward": 0})
+    before = [sysctls(node) for node in c.nodes]
+    doc = gateway_doc("prod-egress", [member(c.node1, EGRESS_A), member(c.node2, EGRESS_B)],
+                      namespace_selector="projectcalico.org/name == 'prod'")
+    c.apply(wacnet.to_yaml(doc))
+
+    # nothing is written
+    assert [sysctls(node) for node in c.nodes] == before
+    # each node says what is wrong with it, in JSON and in the table
+    problems1 = egress_status(c.wacd1)["problems"]
+    assert any(p.startswith("net.ipv4.conf.fab0.rp_filter is 1, egress gateways need 2") for p in problems1), problems1
+    assert any(p.startswith("net.ipv4.fib_multipath_hash_policy is 0, egress gateways need 1")
+               for p in problems1), problems1
+    assert not any("ip_forward" in p for p in problems1), problems1
+    problems2 = egress_status(c.wacd2)["problems"]
+    assert any(p.startswith("net.ipv4.ip_forward is 0, egress gateways need 1") for p in problems2), problems2
+    text = c.wacd2.ctl("get", "egress").stdout
+    assert "Problem: net.ipv4.ip_forward is 0, egress gateways need 1" in text, text
+    assert "egress.setSysctls: true" in text, text
+
+    # once the admin has set them, the next sync finds nothing to report
+    wacnet.sysctl(c.node1, {"net.ipv4.conf.fab0.rp_filter": 2, "net.ipv4.fib_multipath_hash_policy": 1})
+    wacnet.sysctl(c.node2, {"net.ipv4.ip_forward": 1})
+    c.apply(wacnet.namespace_yaml("prod", {"touched": "yes"}))
+    for wacd in c.wacds:
+        wait_for(lambda: not egress_status(wacd).get("problems"), 3, f"no problems left on {wacd.node.name}")
