@@ -24,7 +24,22 @@ POD_PORT = 7070     # a server in a pod, for cluster-internal traffic
 EGRESS_A = "192.0.2.100"
 EGRESS_B = "192.0.2.101"
 EGRESS_IPS = (EGRESS_A, EGRESS_B)
+# IPv6 (Cluster.add_ipv6): the node network's global range, the router's
+# network behind it, and an egress IP
+FABRIC_NET6 = "2001:db8:2::/64"          # node k: 2001:db8:2::k, the router 2001:db8:2::fe
+FABRIC_ROUTER6 = "2001:db8:2::fe"
+ROUTED_NET6 = "2001:db8:203::/64"        # the router 2001:db8:203::1, the external host ::10
+EGRESS6_A = "2001:db8:2::100"
 PROTO = "87"        # wacd's default egress.routeProtocol
+
+CNI_MASQUERADE6 = """
+table ip6 wt-cni6 {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip6 saddr fd00:244::/48 ip6 daddr != fd00:244::/48 oifname "fab0" masquerade
+  }
+}
+"""
 
 CNI_MASQUERADE = """
 table ip wt-cni {
@@ -82,8 +97,14 @@ def gateway_doc(name, gateways, namespace_selector=None, labels=None, order=None
     return {"apiVersion": "wac.dev/v1", "kind": "EgressGateway", "metadata": meta, "spec": spec}
 
 
+def fabric_ip6(node):
+    """The node's global IPv6 address on the node network (Cluster.add_ipv6)."""
+    return f"2001:db8:2::{node.index}"
+
+
 def member(node, egress_ip, **extra):
-    return {"node": node.name, "nodeIP": node.fabric_ip4, "egressIP": egress_ip, "interface": "fab0", **extra}
+    node_ip = fabric_ip6(node) if ":" in egress_ip else node.fabric_ip4
+    return {"node": node.name, "nodeIP": node_ip, "egressIP": egress_ip, "interface": "fab0", **extra}
 
 
 def nft_script(where, script):
@@ -174,6 +195,25 @@ class Cluster:
 
     def cluster(self, namespaces=None):
         self.apply(wacnet.cluster_yaml(self.topo.pods, namespaces))
+
+    def add_ipv6(self):
+        """Global IPv6 on the node network (the harness gives it link-local
+        addresses only, which cannot be a gateway's nodeIP): 2001:db8:2::k on
+        each node's fab0, the router at ::fe with 2001:db8:203::/64 behind it,
+        the external host at 2001:db8:203::10, every node's IPv6 default route
+        through the router, and the CNI's masquerade for IPv6 pod traffic.
+        The router has no route to the pods' IPv6 range either."""
+        router = self.topo.add_fabric_router()
+        wacnet.ip_batch(router, [f"addr add {FABRIC_ROUTER6}/64 dev fab0 nodad",
+                                 "addr add 2001:db8:203::1/64 dev lan0 nodad"])
+        wacnet.sysctl(router, {"net.ipv6.conf.all.forwarding": 1})
+        for node in self.nodes:
+            wacnet.ip_batch(node.netns, [f"addr add {fabric_ip6(node)}/64 dev fab0 nodad",
+                                         f"route replace ::/0 via {FABRIC_ROUTER6} dev fab0"])
+            nft_script(node, CNI_MASQUERADE6)
+        self.ext.ip6s.append("2001:db8:203::10")
+        wacnet.ip_batch(self.ext.netns, ["addr add 2001:db8:203::10/64 dev eth0 nodad",
+                                         "route add ::/0 via 2001:db8:203::1"])
 
     def restore_link(self, node):
         """Brings a node's fab0 back after a cut: the kernel dropped the

@@ -10,9 +10,9 @@ import re
 import time
 
 import wacnet
-from egresslab import (EGRESS_A, EGRESS_B, FW_PORT, OPEN_PORT, POD_PORT, PROTO, Cluster, egress_status,
-                       gateway_doc, ip_cmd, member, route_hops, seen, wac_addresses, wac_routes, wac_rules,
-                       wait_for)
+from egresslab import (EGRESS6_A, EGRESS_A, EGRESS_B, FW_PORT, OPEN_PORT, POD_PORT, PROTO, ROUTED_NET6, Cluster,
+                       egress_status, fabric_ip6, gateway_doc, ip_cmd, member, route_hops, seen, wac_addresses,
+                       wac_routes, wac_rules, wait_for)
 from wacnet import Case
 
 
@@ -416,3 +416,59 @@ def test_egress_gateway_reports_sysctls_with_set_sysctls_false(topo):
     c.apply(wacnet.namespace_yaml("prod", {"touched": "yes"}))
     for wacd in c.wacds:
         wait_for(lambda: not egress_status(wacd).get("problems"), 3, f"no problems left on {wacd.node.name}")
+
+
+def seen6(src, ext, port=OPEN_PORT, timeout=1.0):
+    result = wacnet.probe(src, ext.ip6, port, timeout=timeout)
+    return result.peer if result.ok else None
+
+
+def wac_routing6(node):
+    """wac's IPv6 rules, routes (any table) and egress addresses on fab0."""
+    rules = [line.strip() for line in ip_cmd(node, "-6", "rule", "show").splitlines() if f"proto {PROTO}" in line]
+    routes = [line.strip() for line in ip_cmd(node, "-6", "route", "show", "table", "all", "proto", PROTO).splitlines()
+              if line.strip()]
+    addresses = [line.strip() for line in ip_cmd(node, "-6", "addr", "show", "dev", "fab0").splitlines()
+                 if EGRESS6_A in line]
+    return rules, routes, addresses
+
+
+def test_egress_gateway_ipv6(topo):
+    c = Cluster(topo)
+    c.add_ipv6()
+    p1 = topo.add_pod("prod", "p1", c.node1)   # dual stack
+    p2 = topo.add_pod("prod", "p2", c.node2)
+    o1 = topo.add_pod("other", "o1", c.node1)
+    c.cluster()
+    assert seen6(p1, c.ext) == fabric_ip6(c.node1)   # the CNI's masquerade, before any gateway
+
+    # one resource, both families: node2 is the gateway for each (one egress IP per family)
+    doc = gateway_doc("prod-egress", [member(c.node2, EGRESS_A), member(c.node2, EGRESS6_A)],
+                      namespace_selector="projectcalico.org/name == 'prod'",
+                      destinations=[wacnet.ROUTED_NET4, ROUTED_NET6])
+    c.apply(wacnet.to_yaml(doc))
+    assert seen6(p1, c.ext) == EGRESS6_A
+    assert seen6(p2, c.ext) == EGRESS6_A   # through its own node's gateway
+    assert seen(p1, c.ext) == EGRESS_A
+    assert seen6(o1, c.ext) == fabric_ip6(c.node1)
+    # cluster-internal IPv6 traffic is not redirected
+    topo.start_server(o1, tcp=[POD_PORT])
+    assert wacnet.probe(p2, o1.ip6, POD_PORT).peer == p2.ip6
+
+    table = egress_status(c.wacd1)["groups"][0]["table"]
+    rules, routes, addresses = wac_routing6(c.node1)
+    assert len(rules) == 1 and f"lookup {table}" in rules[0] and "fwmark" in rules[0], rules
+    assert f"{ROUTED_NET6} via {fabric_ip6(c.node2)} dev fab0 proto {PROTO}" in \
+        ip_cmd(c.node1, "-6", "route", "show", "table", str(table))
+    assert wacnet.read_sysctl(c.node1, "net.ipv6.conf.all.forwarding") == "1"
+    addresses = wac_routing6(c.node2)[2]
+    assert len(addresses) == 1 and addresses[0].startswith(f"inet6 {EGRESS6_A}/128 scope global"), addresses
+    assert f"snat ip6 to {EGRESS6_A}" in c.wacd2.ruleset()
+    wait_for(lambda: {m["egressIP"]: m["state"] for m in egress_status(c.wacd1)["groups"][0]["gateways"]}
+             == {EGRESS_A: "Healthy", EGRESS6_A: "Healthy"}, 3, "node1's ICMP and ICMPv6 probes of node2")
+
+    # deleting it leaves no IPv6 rule, route or address behind either
+    c.delete(wacnet.to_yaml(doc))
+    for node in c.nodes:
+        wait_for(lambda: wac_routing6(node) == ([], [], []), 3, f"no IPv6 egress routing left on {node.name}")
+    assert seen6(p1, c.ext) == fabric_ip6(c.node1)
