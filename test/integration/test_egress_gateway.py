@@ -318,6 +318,7 @@ def test_egress_gateway_calico_enterprise_annotations(topo):
     t2 = c.pod("team", "t2", c.node2)
     t3 = c.pod("team", "t3", c.node1)
     o1 = c.pod("other", "o1", c.node1)
+    o2 = c.pod("other", "o2", c.node2)
     c.cluster()
     # Calico's gateway deployments, as EgressGateways: "red" stands in for one in
     # namespace egw (labelled purpose=egress), "blue" for one in no namespace.
@@ -333,16 +334,20 @@ def test_egress_gateway_calico_enterprise_annotations(topo):
                            annotated_wep(t2, {"egress.projectcalico.org/selector": "egress-code == 'blue'"}),
                            # no namespaceSelector: only gateways of the pod's own namespace (or of none)
                            # qualify, and red stands in for one in egw
-                           annotated_wep(t3, {"egress.projectcalico.org/selector": "egress-code == 'red'"})))
+                           annotated_wep(t3, {"egress.projectcalico.org/selector": "egress-code == 'red'"}),
+                           # both annotations on a pod of a namespace without any
+                           annotated_wep(o2, {"egress.projectcalico.org/selector": "egress-code == 'red'",
+                                              "egress.projectcalico.org/namespaceSelector": "purpose == 'egress'"})))
 
     assert seen(t1, c.ext) == EGRESS_A      # through its namespace's annotations
     assert seen(t2, c.ext) == EGRESS_B      # through its own annotation
     assert seen(t3, c.ext, OPEN_PORT) == c.node1.fabric_ip4
     assert seen(o1, c.ext, OPEN_PORT) == c.node1.fabric_ip4
+    assert seen(o2, c.ext) == EGRESS_A      # through its own two annotations
     groups = {g["name"]: g for g in egress_status(c.wacd1)["groups"]}
     assert groups["red"]["localPods"] == ["team/t1"] and groups["blue"]["localPods"] == []
     groups = {g["name"]: g for g in egress_status(c.wacd2)["groups"]}
-    assert groups["blue"]["localPods"] == ["team/t2"]
+    assert groups["blue"]["localPods"] == ["team/t2"] and groups["red"]["localPods"] == ["other/o2"]
 
     # the namespace annotation changed: its pods follow at once
     team["metadata"]["annotations"] = {"egress.projectcalico.org/selector": "egress-code == 'blue'"}
