@@ -10,6 +10,7 @@ import re
 import time
 
 import wacnet
+from test_metrics import scrape
 from egresslab import (EGRESS6_A, EGRESS_A, EGRESS_B, FW_PORT, OPEN_PORT, POD_PORT, PROTO, ROUTED_NET6, Cluster,
                        egress_status, fabric_ip6, gateway_doc, ip_cmd, member, route_hops, seen, wac_addresses,
                        wac_routes, wac_rules, wait_for)
@@ -172,6 +173,14 @@ def test_egress_gateway_ecmp_and_failover(topo):
         status = egress_status(c.wacd1)["groups"][0]["gateways"]
         down = {m["egressIP"]: m for m in status}[remote_ip]
         assert down["state"] == "Down" and not down.get("inRoute", False), down
+        # Prometheus says the same as wacctl egress
+        metrics = scrape(c.node1)
+        dead = [k for k in metrics if k.startswith("wac_egress_gateway_state{") and
+                f'egress_ip="{remote_ip}"' in k and 'state="Down"' in k]
+        assert dead and metrics[dead[0]] == 1, sorted(k for k in metrics if k.startswith("wac_egress"))
+        in_route = {k: v for k, v in metrics.items() if k.startswith("wac_egress_gateway_in_route{")}
+        assert [v for k, v in in_route.items() if f'egress_ip="{remote_ip}"' in k] == [0], in_route
+        assert [v for k, v in in_route.items() if f'egress_ip="{remote_ip}"' not in k] == [1], in_route
     finally:
         c.restore_link(c.node2)
     wait_for(lambda: set(spread(12)) == {EGRESS_A, EGRESS_B}, 5, "node2's gateway back after its link returns")
