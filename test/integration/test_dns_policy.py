@@ -3,6 +3,8 @@ from a real DNS server (dnsmasq) on an external host; see dnslab.py for the
 layout. Each test builds its own lab (about 3 s)."""
 
 import json
+import re
+import signal
 import socket
 import sys
 import time
@@ -10,8 +12,8 @@ import time
 import pytest
 
 import wacnet
-from dnslab import (CLIENT, SHORT_TTL, DnsLab, ResolvFiles, allow_domains, connect_ok, forged_response, policy,
-                    wait_for)
+from dnslab import (CLIENT, SHORT_TTL, DnsLab, ResolvFiles, allow_domains, connect_ok, dns_query, forged_response,
+                    policy, wait_for)
 from wacnet import Case
 
 
@@ -133,6 +135,47 @@ def test_restart_keeps_learned_addresses(topo, resolv_files):
     lab.wacd.kill()
     lab.wacd.start()
     assert connect_ok(lab, api)
+
+
+
+def hold_rule_packets(lab, family="ip") -> int:
+    """Packets the DNS hold's UDP rule (`... udp sport 53 counter queue num N bypass`) has seen."""
+    listing = wacnet.nft(lab.node, "list", "table", family, "wac-dns")
+    m = re.search(r"udp sport 53 counter packets (\d+) bytes \d+ queue num \d+ bypass", listing)
+    assert m, listing
+    return int(m.group(1))
+
+
+def test_dns_works_while_wacd_is_down(topo, resolv_files):
+    """SIGKILL leaves the hold's queue rule in place with nobody reading the
+    queue: its `bypass` flag lets responses through unheld, so pods keep
+    resolving. Nothing is learned meanwhile; after a restart it is again."""
+    lab = DnsLab(topo, resolv_files)  # hold on
+    lab.wacd.apply(policy(allow_domains("api.example.test", "other.example.test")))
+    api, other = lab.records["api.example.test"], lab.records["other.example.test"]
+    assert lab.dns_stats()["holdActive"], lab.dns_stats()
+    assert lab.lookup_and_connect("api.example.test")["ok"]
+
+    assert lab.wacd.kill(signal.SIGKILL) == -signal.SIGKILL
+    held_before = hold_rule_packets(lab)
+    # A raw query answered within 0.5 s: the response was not held (the
+    # resolver would otherwise see nothing and retry after its 1 s timeout).
+    assert dns_query(lab.client, "198.51.100.10", "other.example.test", timeout=0.5) is not None
+    down = lab.lookup_and_connect("other.example.test")
+    assert down["addresses"] == [other], down  # the libc resolver got its answer
+    assert hold_rule_packets(lab) >= held_before + 2  # ... through the queue rule, bypassed
+    assert not down["ok"], down                       # but nobody learned it: still closed
+    assert connect_ok(lab, api)                       # what was learned before stays allowed
+
+    lab.wacd.start()
+    assert lab.dns_stats()["holdActive"], lab.dns_stats()
+    assert not connect_ok(lab, other)
+    up = lab.lookup_and_connect("other.example.test")
+    assert up["addresses"] == [other] and up["ok"], up
+    names = {n["name"]: n for n in lab.dns_report().get("names", [])}
+    assert [a["address"] for a in names["other.example.test"]["addresses"]] == [other], names
+    assert other in lab.set_elements("other.example.test")
+    assert int(lab.dns_stats().get("heldPackets", 0)) >= 1, lab.dns_stats()
 
 
 def test_dns_over_tcp(topo, resolv_files):
