@@ -1,10 +1,21 @@
 #include "agent/table_guard.h"
 
+#include <filesystem>
+#include <fstream>
+
 #include <linux/netfilter.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 namespace wac::agent {
+
+namespace {
+std::string read_own_name() {
+  std::string name;
+  std::getline(std::ifstream("/proc/self/comm"), name);
+  return name;
+}
+}  // namespace
 
 TableGuard::TableGuard(boost::asio::io_context& io, Agent& agent, std::chrono::milliseconds settle)
     : agent_(agent),
@@ -12,7 +23,8 @@ TableGuard::TableGuard(boost::asio::io_context& io, Agent& agent, std::chrono::m
       socket_(io),
       settle_timer_(io),
       settle_(settle),
-      own_pid_(uint32_t(getpid())) {}
+      own_pid_(uint32_t(getpid())),
+      own_name_(read_own_name()) {}
 
 TableGuard::~TableGuard() {
   // The watcher owns the descriptor; the Asio object only waits on it.
@@ -42,8 +54,20 @@ void TableGuard::drain() {
   wait();
 }
 
+// The kernel names the committing *thread* (the DNS tap commits from its
+// own), by its id in the initial PID namespace.  So a commit is ours when
+// that id is one of our threads, or, when wacd runs in a PID namespace of
+// its own (a container) and cannot see that id, when the committing thread
+// carries wacd's name.
+bool TableGuard::is_own(const netlink::NftCommit& c) const {
+  if (c.pid == own_pid_) return true;
+  std::error_code ec;
+  if (std::filesystem::exists("/proc/self/task/" + std::to_string(c.pid), ec)) return true;
+  return !own_name_.empty() && c.process == own_name_ && !std::filesystem::exists("/proc/" + std::to_string(c.pid), ec);
+}
+
 void TableGuard::note(const netlink::NftCommit& c) {
-  if (!c.overrun && c.pid == own_pid_) return;  // our own transactions and element batches
+  if (!c.overrun && is_own(c)) return;  // our own transactions and element batches
   std::string who = c.overrun ? "unknown (nftables notifications were lost)"
                               : (c.process.empty() ? "a process" : c.process) + " (pid " + std::to_string(c.pid) + ")";
   bool settling = !pending_.empty();

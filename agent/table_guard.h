@@ -30,6 +30,7 @@ class TableGuard {
   void wait();
   void drain();
   void note(const netlink::NftCommit& c);
+  bool is_own(const netlink::NftCommit& c) const;
 
   Agent& agent_;
   netlink::NftEventWatcher watcher_;
@@ -38,6 +39,7 @@ class TableGuard {
   std::chrono::milliseconds settle_;
   std::string pending_;  // who changed the table, while settling ("" = nobody)
   uint32_t own_pid_;
+  std::string own_name_;  // this process's comm ("wacd")
 };
 
 }  // namespace wac::agent

@@ -12,6 +12,7 @@ import time
 import pytest
 
 import wacnet
+from test_metrics import scrape
 from dnslab import (CLIENT, SHORT_TTL, DnsLab, ResolvFiles, allow_domains, connect_ok, dns_query, forged_response,
                     policy, wait_for)
 from wacnet import Case
@@ -50,6 +51,14 @@ def test_name_allows_its_address_only(topo, resolv_files):
     stats = lab.dns_stats()
     assert stats["enabled"] and stats["holdActive"], stats
     assert int(stats["elementsAdded"]) >= 1 and int(stats.get("writeErrors", 0)) == 0, stats
+    # The tap's element batches are wacd's own commits, not changes to repair.
+    status = json.loads(lab.wacd.ctl("status", "-o", "json").stdout)
+    assert int(status.get("foreignChanges", 0)) == 0, status
+    # Prometheus shows what wacctl shows.
+    metrics = scrape(lab.node)
+    assert metrics['wac_dns_learned_addresses_by_pattern{pattern="api.example.test"}'] == 1, metrics
+    assert metrics["wac_dns_tap_up"] == 1 and metrics["wac_dns_hold_active"] == 1
+    assert metrics["wac_dns_responses_parsed_total"] >= 1
 
 
 def test_wildcard_and_cname_chain(topo, resolv_files):
@@ -112,6 +121,7 @@ def test_forged_responses_open_nothing(topo, resolv_files):
         finally:
             sock.close()
     assert wait_for(lambda: int(lab.dns_stats().get("untrusted", 0)) >= before + 6), lab.dns_stats()
+    assert scrape(lab.node)['wac_dns_rejected_total{reason="untrusted"}'] == int(lab.dns_stats()["untrusted"])
     assert not connect_ok(lab, target)
     assert not lab.dns_report().get("names"), lab.dns_report()
     assert target not in lab.set_elements("api.example.test")
