@@ -58,8 +58,7 @@ void Agent::erase(const model::Key& key) {
 void Agent::preload(std::vector<model::Resource> resources) {
   for (const auto& r : resources) store(r);
   touched_.clear();  // already persisted
-  calc_.recompute();
-  egress_->recompute();
+  recompute();
   spdlog::info("agent: loaded {} resources from the state file", resources.size());
 }
 
@@ -67,11 +66,16 @@ void Agent::start() {
   boost::asio::post(io_, [this] { run_sync(); });
 }
 
+void Agent::recompute() {
+  calc_.recompute();
+  egress_->recompute();
+  publish_flow_endpoints();
+}
+
 // Every change is answered after the sync that programs it, so a client that
 // gets OK can rely on the kernel enforcing it.
 void Agent::changed(Done done) {
-  calc_.recompute();
-  egress_->recompute();
+  recompute();
   if (on_change) on_change(resources_, touched_);
   touched_.clear();
   waiting_.push_back(std::move(done));
@@ -244,8 +248,7 @@ void Agent::run_sync() {
 }
 
 void Agent::egress_changed() {
-  calc_.recompute();
-  egress_->recompute();
+  recompute();
   if (sync_posted_) return;
   sync_posted_ = true;
   boost::asio::post(io_, [this] { run_sync(); });
@@ -261,6 +264,32 @@ void Agent::schedule_retry() {
   retry_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec && syncer_.needs_full_sync()) run_sync();
   });
+}
+
+}  // namespace wac::agent
+
+namespace wac::agent {
+
+void Agent::set_flow_logs(FlowHub* hub, FlowLogger* logger) {
+  flow_hub_ = hub;
+  flow_logger_ = logger;
+  publish_flow_endpoints();
+}
+
+// Policy chains are shared by pods: the flow logger tells which pod a
+// logged packet concerns by its address.
+void Agent::publish_flow_endpoints() {
+  if (!flow_logger_) return;
+  std::unordered_map<IpAddr, FlowEndpoint> by_address;
+  for (const model::Endpoint* ep : calc_.local_endpoints())
+    for (const Cidr& c : ep->ip_networks)
+      if (c.is_host()) by_address[c.addr] = {ep->ns, ep->pod.empty() ? ep->name : ep->pod, ep->name};
+  flow_logger_->set_endpoints(std::move(by_address));
+}
+
+std::shared_ptr<FlowWatch> Agent::watch_flows(size_t recent, bool follow, std::function<void()> wake) {
+  if (!flow_hub_) return nullptr;
+  return flow_hub_->watch(recent, follow, std::move(wake));
 }
 
 }  // namespace wac::agent

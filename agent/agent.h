@@ -12,6 +12,7 @@
 #include "agent/calc.h"
 #include "agent/dns_tap.h"
 #include "agent/egress.h"
+#include "agent/flow_log.h"
 #include "agent/service.h"
 #include "agent/syncer.h"
 #include "nft/backend.h"
@@ -49,6 +50,10 @@ class Agent : public Service {
   void explain(std::string ns, std::string pod, std::function<void(ApiError, Explanation)> done) override;  // explain.cc
   // The DNS tap to tell which domain sets exist after each sync (agent_dns.cc).
   void set_dns_tap(DnsTap* tap) { dns_tap_ = tap; }
+  // Flow logs: the hub WatchFlows reads, and the logger to tell which local
+  // endpoint has which address after each calculation. Call before start().
+  void set_flow_logs(FlowHub* hub, FlowLogger* logger);
+  std::shared_ptr<FlowWatch> watch_flows(size_t recent, bool follow, std::function<void()> wake) override;
 
   // Interface presence, from the link monitor (call on the agent thread).
   // Dispatch maps are keyed by interface name, so enforcement needs no
@@ -83,6 +88,8 @@ class Agent : public Service {
   void schedule_retry();
   void dns_before_sync();
   void dns_after_sync(const SyncResult& r);
+  void recompute();  // the calculation, egress plan and flow log endpoints after a change
+  void publish_flow_endpoints();
   void record(const SyncResult& r);
   bool is_workload_interface(const std::string& name) const;
   void report_interfaces(StatusReport& r) const;
@@ -93,6 +100,8 @@ class Agent : public Service {
   Syncer syncer_;
   std::unique_ptr<egress::Manager> egress_;
   DnsTap* dns_tap_ = nullptr;
+  FlowHub* flow_hub_ = nullptr;
+  FlowLogger* flow_logger_ = nullptr;
   DomainSetMap dns_published_;  // the domain sets the tap was last told about
   std::map<model::Key, model::Resource> resources_;
   std::vector<model::Key> touched_;  // stored or erased since the last on_change

@@ -112,13 +112,17 @@ void Calculator::install_static_objects() {
   // A dispatch chain per direction: the map sends a known interface on
   // (goto) to its pod chain, whose return goes straight back to the hook
   // chain; an interface the map does not know falls through to the drop.
-  auto dispatch = [&](const char* chain, const char* dir, const char* map) {
+  auto dispatch = [&](const char* chain, const char* dir, const char* map, Direction d) {
+    FlowDecision no_endpoint;
+    no_endpoint.reason = FlowReason::NoEndpoint;
+    no_endpoint.direction = d;
     desired_.chains.put({chain, std::string("workload interfaces -> pod chains (") + map + ")", std::nullopt,
                          {std::string(dir) + " vmap @" + map,
-                          "counter drop comment \"workload interface without endpoint\""}});
+                          drop_verdict(chain, "no-endpoint", no_endpoint) +
+                              " comment \"workload interface without endpoint\""}});
   };
-  dispatch(names::kFromPodChain, "iifname", names::kFromPodMap);
-  dispatch(names::kToPodChain, "oifname", names::kToPodMap);
+  dispatch(names::kFromPodChain, "iifname", names::kFromPodMap, Direction::Egress);
+  dispatch(names::kToPodChain, "oifname", names::kToPodMap, Direction::Ingress);
   auto per_prefix = [&](const char* dir, const std::string& action) {
     std::vector<std::string> rules;
     for (const auto& prefix : cfg_.iface_prefixes) rules.push_back(std::string(dir) + " \"" + prefix + "*\" " + action);
@@ -139,10 +143,29 @@ void Calculator::install_static_objects() {
   in.rules = {"ct state established,related accept",
               "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept comment \"neighbour discovery\""};
   append(in.rules, per_prefix("iifname", std::string("jump ") + names::kFromPodChain));
-  if (!cfg_.endpoint_to_host_allow)
-    append(in.rules, per_prefix("iifname", "counter drop comment \"endpoint to host: drop\""));
+  if (!cfg_.endpoint_to_host_allow) {
+    FlowDecision to_host;
+    to_host.reason = FlowReason::EndpointToHost;
+    to_host.direction = Direction::Egress;
+    append(in.rules, per_prefix("iifname", drop_verdict("input", "endpoint-to-host", to_host) +
+                                               " comment \"endpoint to host: drop\""));
+  }
   desired_.chains.put(in);
   if (cfg_.dns_tap_group) desired_.chains.put(dns_tap_chain(cfg_.iface_prefixes, cfg_.dns_tap_group));
+  if (cfg_.flow_logs.enabled) desired_.chains.put(flow_log_deny_chain(cfg_.flow_logs));
+}
+
+std::string Calculator::drop_verdict(const std::string& chain, const std::string& slot, const FlowDecision& d) const {
+  if (!cfg_.flow_logs.enabled) return "counter drop";
+  return "counter " + flow_deny_verdict(flow_decisions_->add(chain, slot, d));
+}
+
+// Chains removed since the last sync take their decisions with them (after
+// a grace period: packets logged before the sync may still name them).
+void Calculator::retire_erased_chain_decisions() {
+  if (!cfg_.flow_logs.enabled) return;
+  for (const auto& name : desired_.chains.changed())
+    if (!desired_.chains.count(name)) flow_decisions_->erase_chain(name);
 }
 
 // Rules whose destination selector may match a network set with domains
@@ -437,6 +460,20 @@ void Calculator::render_policy(const Key& key, PolicyState& ps) {
       desired_.chains.erase(name);
       continue;
     }
+    if (cfg_.flow_logs.enabled) {
+      flow_decisions_->begin_chain(name);
+      ctx.flow_logs = cfg_.flow_logs;
+      ctx.flow_decision = [&, d](const model::Rule& r, size_t index) {
+        FlowDecision fd;
+        fd.allowed = r.action != model::Action::Deny;
+        fd.direction = d;
+        fd.policy = key;
+        fd.rule_index = index;
+        fd.rule_name = r.name;
+        fd.rule_action = r.action;
+        return flow_decisions_->add(name, "rule " + std::to_string(index), std::move(fd));
+      };
+    }
     nft::Chain chain{name, names::comment(ctx.policy_label + " " + names::direction_name(d) +
                                           (p.order ? " order " + format_order(*p.order) : "")),
                      std::nullopt, {}};
@@ -481,7 +518,9 @@ std::optional<EndpointPolicies> Calculator::policies_for(const std::string& ns, 
 
 namespace {
 
-std::vector<std::string> anti_spoof_rules(const model::Endpoint& ep) {
+// `drop`: the verdict of the anti-spoof rules ("counter drop", or one that
+// logs the flow first).
+std::vector<std::string> anti_spoof_rules(const model::Endpoint& ep, const std::string& drop) {
   std::vector<std::string> rules;
   for (Family f : {Family::V4, Family::V6}) {
     std::string list;
@@ -490,12 +529,12 @@ std::vector<std::string> anti_spoof_rules(const model::Endpoint& ep) {
     const char* ip = f == Family::V4 ? "ip" : "ip6";
     if (list.empty()) {
       rules.push_back(std::string("meta nfproto ") + (f == Family::V4 ? "ipv4" : "ipv6") +
-                      (f == Family::V6 ? " ip6 saddr != fe80::/10" : "") +
-                      " counter drop comment \"anti-spoof: no address of this family\"");
+                      (f == Family::V6 ? " ip6 saddr != fe80::/10" : "") + " " + drop +
+                      " comment \"anti-spoof: no address of this family\"");
     } else {
       rules.push_back(std::string(ip) + " saddr != { " + list + " }" +
-                      (f == Family::V6 ? " ip6 saddr != fe80::/10" : "") +
-                      " counter drop comment \"anti-spoof\"");
+                      (f == Family::V6 ? " ip6 saddr != fe80::/10" : "") + " " + drop +
+                      " comment \"anti-spoof\"");
     }
   }
   return rules;
@@ -513,7 +552,10 @@ void Calculator::render_endpoint(LocalEndpoint& le) {
                      names::comment("endpoint " + ep.ns + "/" + ep.name + " " + names::direction_name(d) + " (" +
                                     ep.interface_name + ")"),
                      std::nullopt, {}};
-    if (d == Direction::Egress) chain.rules = anti_spoof_rules(ep);
+    if (cfg_.flow_logs.enabled) flow_decisions_->begin_chain(chain.name);
+    if (d == Direction::Egress)
+      chain.rules = anti_spoof_rules(
+          ep, drop_verdict(chain.name, "anti-spoof", pod_flow_decision(ep, d, FlowReason::AntiSpoof)));
     append_security_group_stage(ep, d, chain.rules);
     auto keys = ordered_policies(key, d);
     if (!keys.empty()) {
@@ -527,7 +569,8 @@ void Calculator::render_endpoint(LocalEndpoint& le) {
         chain.rules.push_back("jump " + names::policy_chain(p, d));
         chain.rules.push_back(std::string("meta mark and ") + mark + " != 0 return");
       }
-      chain.rules.push_back("counter drop comment \"default deny: no policy allowed this\"");
+      chain.rules.push_back(drop_verdict(chain.name, "default-deny", pod_flow_decision(ep, d, FlowReason::DefaultDeny)) +
+                            " comment \"default deny: no policy allowed this\"");
     }
     desired_.chains.put(std::move(chain));
     const char* map = d == Direction::Egress ? names::kFromPodMap : names::kToPodMap;
@@ -591,6 +634,7 @@ void Calculator::recompute() {
     auto& ps = *policies_.at(key);
     if (ps.users.empty() && ps.rendered) unrender_policy(ps);
   }
+  retire_erased_chain_decisions();
 }
 
 }  // namespace wac::agent

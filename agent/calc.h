@@ -17,6 +17,7 @@
 
 #include "agent/cidr_set.h"
 #include "agent/element_table.h"
+#include "agent/flow_decisions.h"
 #include "agent/label_index.h"
 #include "agent/model.h"
 #include "agent/netset_domains.h"
@@ -35,6 +36,8 @@ struct CalcConfig {
   bool endpoint_to_host_allow = true;
   // nfnetlink_log group of the DNS tap chain (agent/dns_rules.h); 0: no tap.
   uint16_t dns_tap_group = 5353;
+  // Flow logs: denies (and optionally allows) log their decision id.
+  FlowLogRender flow_logs;
 };
 
 struct DesiredSet {
@@ -115,6 +118,8 @@ class Calculator {
   size_t selector_set_count() const { return ipsets_.size(); }
   std::optional<EndpointPolicies> policies_for(const std::string& ns, const std::string& name) const;
   const model::Policy* policy(const model::Key& key) const;
+  // Decision ids of the rules that log flows (shared with the flow log reader).
+  std::shared_ptr<const FlowDecisions> flow_decisions() const { return flow_decisions_; }
   // Domain patterns referenced by rendered rules -> their set names (v4, v6).
   const std::map<std::string, std::pair<std::string, std::string>>& domain_sets() const { return domain_names_; }
 
@@ -125,6 +130,10 @@ class Calculator {
   struct LocalEndpoint;
 
   void install_static_objects();
+  // "counter drop", or with flow logs the verdict that logs decision `slot`
+  // of `chain` and drops.
+  std::string drop_verdict(const std::string& chain, const std::string& slot, const FlowDecision& d) const;
+  void retire_erased_chain_decisions();
   void netset_domains_changed();
   void relabel(Source& src);
   void add_source(const std::string& id, Source src);
@@ -155,6 +164,7 @@ class Calculator {
   void unrender_security_group(const std::string& group_id, RenderedSecurityGroup& r);
 
   CalcConfig cfg_;
+  std::shared_ptr<FlowDecisions> flow_decisions_ = std::make_shared<FlowDecisions>();
   DesiredState desired_;
   std::map<std::string, model::Namespace> namespaces_;
   std::map<std::string, std::unique_ptr<Source>> sources_;  // "ep:ns/name", "set:ns/name"

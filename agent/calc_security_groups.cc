@@ -67,7 +67,9 @@ void Calculator::append_security_group_stage(const model::Endpoint& ep, Directio
     std::string jump = "jump " + security_group_chain(ep.security_groups[i], d);
     rules.push_back(i == 0 ? jump : "meta mark and " + mark + " == 0 " + jump);
   }
-  rules.push_back("meta mark and " + mark + " == 0 counter drop comment \"" +
+  std::string drop = drop_verdict(names::pod_chain(ep, d), "security-groups",
+                                 pod_flow_decision(ep, d, FlowReason::SecurityGroups));
+  rules.push_back("meta mark and " + mark + " == 0 " + drop + " comment \"" +
                   names::comment("security groups " + joined(ep.security_groups) + ": no rule allows this") + "\"");
 }
 

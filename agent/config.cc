@@ -171,6 +171,38 @@ Status validate_egress(const EgressConfig& e, uint32_t verdict_mark) {
   return Status::Ok();
 }
 
+void read_flow_logs(const YAML::Node& n, FlowLogConfig& f, Reader& r) {
+  Reader sub{r.where("flowLogs"), {}};
+  if (sub.check_keys(n, {"enabled", "nflogGroup", "file", "maxFileSizeMB", "logAllowed", "rateLimit", "burst",
+                         "kernelRateLimit"})) {
+    sub.boolean(n, "enabled", f.enabled);
+    sub.unsigned_int(n, "nflogGroup", f.nflog_group, 65535);
+    sub.string(n, "file", f.file);
+    sub.unsigned_int(n, "maxFileSizeMB", f.max_file_size_mb, 1024 * 1024);
+    sub.boolean(n, "logAllowed", f.log_allowed);
+    sub.unsigned_int(n, "rateLimit", f.rate_limit, 1'000'000);
+    sub.unsigned_int(n, "burst", f.burst, 1'000'000);
+    sub.unsigned_int(n, "kernelRateLimit", f.kernel_rate_limit, 1'000'000);
+  }
+  if (!sub.error.ok() && r.error.ok()) r.error = sub.error;
+}
+
+// The kernel limit is the coarse guard (a flood never reaches wacd beyond
+// it); wacd's own limit below it decides what is written, and counts the rest.
+Status validate_flow_logs(const FlowLogConfig& f, const DnsConfig& dns) {
+  if (dns.tap_group != 0 && f.nflog_group == dns.tap_group)
+    return Status::Error("flowLogs.nflogGroup: must differ from dns.tapGroup (" + std::to_string(dns.tap_group) +
+                         "): one nflog group has one reader");
+  if (!f.file.empty() && f.file[0] != '/') return Status::Error("flowLogs.file: must be an absolute path");
+  if (f.max_file_size_mb == 0) return Status::Error("flowLogs.maxFileSizeMB: must be at least 1");
+  if (f.rate_limit == 0) return Status::Error("flowLogs.rateLimit: must be at least 1 record per second");
+  if (f.burst == 0) return Status::Error("flowLogs.burst: must be at least 1");
+  if (f.kernel_rate_limit < f.rate_limit)
+    return Status::Error("flowLogs.kernelRateLimit: must be at least flowLogs.rateLimit (" +
+                         std::to_string(f.rate_limit) + "), or wacd would never see what it is allowed to write");
+  return Status::Ok();
+}
+
 void read_listen(const YAML::Node& n, ListenConfig& l, Reader& r) {
   Reader sub{r.where("listen"), {}};
   if (sub.check_keys(n, {"address", "tlsCert", "tlsKey", "clientCA", "allowedSubjects", "insecure"})) {
@@ -224,7 +256,8 @@ Status Config::from_yaml(const std::string& text, Config& out) {
   if (root.IsNull()) return out.validate();
   Reader r;
   if (!r.check_keys(root, {"nodeName", "socket", "socketGroup", "stateDir", "workloadInterfacePrefixes",
-                           "endpointToHostAction", "verdictMark", "logLevel", "metricsAddress", "listen", "dns", "egress"}))
+                           "endpointToHostAction", "verdictMark", "logLevel", "metricsAddress", "listen", "dns", "egress",
+                           "flowLogs"}))
     return r.error;
   try {
     r.string(root, "nodeName", out.node_name);
@@ -243,6 +276,7 @@ Status Config::from_yaml(const std::string& text, Config& out) {
     if (auto listen = root["listen"]) read_listen(listen, out.listen, r);
     if (auto dns = root["dns"]) read_dns(dns, out.dns, r);
     if (auto egress = root["egress"]) read_egress(egress, out.egress, r);
+    if (auto flows = root["flowLogs"]) read_flow_logs(flows, out.flow_logs, r);
   } catch (const YAML::Exception& e) {
     r.fail("", std::string("invalid value: ") + e.what());
   }
@@ -286,7 +320,12 @@ Status Config::validate() const {
     return Status::Error("metricsAddress: must be an IPv4 address (the metrics server, civetweb as Debian builds "
                          "it, has no IPv6), got \"" + metrics_address + "\"");
   if (Status s = validate_listen(listen); !s.ok()) return s;
+  if (Status s = validate_flow_logs(flow_logs, dns); !s.ok()) return s;
   return Status::Ok();
+}
+
+std::string Config::flow_log_file() const {
+  return flow_logs.file.empty() ? state_dir + "/flows.log" : flow_logs.file;
 }
 
 std::string Config::to_yaml() const {
@@ -333,6 +372,16 @@ std::string Config::to_yaml() const {
   e << YAML::Key << "routeProtocol" << YAML::Value << unsigned(egress.route_protocol);
   e << YAML::Key << "setSysctls" << YAML::Value << egress.set_sysctls;
   e << YAML::Key << "gatewayNodes" << YAML::Value << YAML::Flow << egress.gateway_nodes;
+  e << YAML::EndMap;
+  e << YAML::Key << "flowLogs" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "enabled" << YAML::Value << flow_logs.enabled;
+  e << YAML::Key << "nflogGroup" << YAML::Value << flow_logs.nflog_group;
+  e << YAML::Key << "file" << YAML::Value << flow_logs.file;
+  e << YAML::Key << "maxFileSizeMB" << YAML::Value << flow_logs.max_file_size_mb;
+  e << YAML::Key << "logAllowed" << YAML::Value << flow_logs.log_allowed;
+  e << YAML::Key << "rateLimit" << YAML::Value << flow_logs.rate_limit;
+  e << YAML::Key << "burst" << YAML::Value << flow_logs.burst;
+  e << YAML::Key << "kernelRateLimit" << YAML::Value << flow_logs.kernel_rate_limit;
   e << YAML::EndMap << YAML::EndMap;
   return e.c_str();
 }

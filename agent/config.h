@@ -56,6 +56,20 @@ struct ListenConfig {
   bool operator==(const ListenConfig&) const = default;
 };
 
+// Flow logs: denied (and optionally allowed) connections as JSON lines in
+// a file and on the WatchFlows stream (agent/flow_log.h).
+struct FlowLogConfig {
+  bool enabled = false;
+  uint16_t nflog_group = 5354;       // must differ from dns.tapGroup
+  std::string file;                  // "" = <stateDir>/flows.log
+  uint32_t max_file_size_mb = 100;   // then FILE is renamed to FILE.1 and a new one started
+  bool log_allowed = false;          // also flows a policy rule allowed (first packet)
+  uint32_t rate_limit = 100;         // records per second written and streamed
+  uint32_t burst = 200;              // records above the rate allowed at once
+  uint32_t kernel_rate_limit = 1000; // packets per second (per logging rule) the kernel passes to wacd
+  bool operator==(const FlowLogConfig&) const = default;
+};
+
 struct Config {
   std::string node_name;  // default: the host name
   std::string socket = "/run/wac/wacd.sock";
@@ -69,7 +83,11 @@ struct Config {
   ListenConfig listen;
   DnsConfig dns;
   EgressConfig egress;
+  FlowLogConfig flow_logs;
   bool operator==(const Config&) const = default;
+
+  // flowLogs.file, with the default under the state directory applied.
+  std::string flow_log_file() const;
 
   // Loads YAML text over the defaults.  Errors name the key:
   // "dns.minTTLSeconds: expected an unsigned integer, got \"x\"".

@@ -262,6 +262,18 @@ std::vector<LearnedName> DnsLearner::names(SteadyTime now, const std::string& fi
   return out;
 }
 
+std::vector<std::string> DnsLearner::names_for(const IpAddr& addr) const {
+  std::vector<std::string> out;
+  for (const auto& [name, set] : sets_) {
+    auto it = set.entries.find(addr);
+    if (it == set.entries.end()) continue;
+    for (const Contribution& c : it->second.by) out.push_back(c.name);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 size_t DnsLearner::elements_in(const std::string& set) const {
   auto it = sets_.find(set);
   if (it == sets_.end()) return 0;

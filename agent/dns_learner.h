@@ -78,6 +78,9 @@ class DnsLearner {
   // For `wacctl dns`: names (all, or those containing `filter`), sorted.
   std::vector<LearnedName> names(SteadyTime now, const std::string& filter = "") const;
   std::vector<PatternSets> patterns() const;
+  // The names whose answers put `addr` into a domain set, sorted (flow logs
+  // name a connection's remote end with them); empty if none did.
+  std::vector<std::string> names_for(const IpAddr& addr) const;
   // Elements the learner believes set `name` holds (tests, reports).
   size_t elements_in(const std::string& set) const;
 

@@ -307,6 +307,12 @@ DnsTapStats DnsTap::stats() const {
   return stats_locked();
 }
 
+std::string DnsTap::domain_of(const IpAddr& addr) const {
+  std::lock_guard lock(mu_);
+  auto names = learner_.names_for(addr);
+  return names.empty() ? "" : names.front();
+}
+
 DnsReport DnsTap::report(const std::string& name_filter) const {
   std::lock_guard lock(mu_);
   DnsReport r;

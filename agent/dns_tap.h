@@ -78,6 +78,8 @@ class DnsTap {
   Status save_cache();
 
   DnsTapStats stats() const;
+  // A name the tap learned `addr` from ("" if none), for flow logs; any thread.
+  std::string domain_of(const IpAddr& addr) const;
   DnsReport report(const std::string& name_filter) const;
 
   // The pipeline without the thread and sockets, for tests and the

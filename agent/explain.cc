@@ -14,16 +14,6 @@ using model::Direction;
 
 namespace {
 
-const char* action_name(model::Action a) {
-  switch (a) {
-    case model::Action::Allow: return "Allow";
-    case model::Action::Deny: return "Deny";
-    case model::Action::Log: return "Log";
-    case model::Action::Pass: return "Pass";
-  }
-  return "?";
-}
-
 std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
   std::string out;
   for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
@@ -96,7 +86,7 @@ ExplainedPolicy explain_policy(Calculator& calc, const model::Key& key, Directio
   out.chain = names::policy_chain(*p, d);
   const auto& rules = d == Direction::Ingress ? p->ingress : p->egress;
   for (size_t i = 0; i < rules.size(); ++i)
-    out.rules.push_back({i, action_name(rules[i].action), rules[i].name, describe_match(rules[i])});
+    out.rules.push_back({i, model::action_name(rules[i].action), rules[i].name, describe_match(rules[i])});
   if (auto chain = calc.desired().chains.find(out.chain); chain != calc.desired().chains.end())
     out.nft_rules = chain->second.rules;
   return out;

@@ -184,6 +184,51 @@ std::vector<MetricFamily> egress_families(const EgressReport& r) {
                  double(r.problems.size()))};
 }
 
+std::vector<MetricFamily> flow_log_families(const FlowLogStats& s) {
+  const auto counter = MetricType::Counter;
+  std::vector<MetricFamily> out;
+  out.push_back(single("wac_flow_logs_up", "1 if wacd reads its flow log nflog group", MetricType::Gauge,
+                       s.listening ? 1 : 0));
+  out.push_back(single("wac_flow_logs_packets_total", "logged packets read from the flow log nflog group", counter,
+                       double(s.packets)));
+  out.push_back(single("wac_flow_logs_written_total", "flow records written to the flow log file", counter,
+                       double(s.written)));
+  out.push_back(single("wac_flow_logs_rate_limited_total",
+                       "logged packets over flowLogs.rateLimit/burst: no record written", counter,
+                       double(s.rate_limited)));
+  out.push_back(single("wac_flow_logs_nflog_enobufs_total",
+                       "times the kernel dropped logged packets because wacd's socket buffer was full", counter,
+                       double(s.nflog_enobufs)));
+  out.push_back(single("wac_flow_logs_unparsed_total", "logged packets whose headers could not be read", counter,
+                       double(s.unparsed)));
+  out.push_back(single("wac_flow_logs_unknown_decisions_total",
+                       "records whose rule wacd no longer knows (written with reason \"unknown\")", counter,
+                       double(s.unknown_decisions)));
+  out.push_back(single("wac_flow_logs_write_errors_total", "flow records the file could not take", counter,
+                       double(s.write_errors)));
+  out.push_back(single("wac_flow_logs_watcher_lost_total", "flow records dropped for WatchFlows callers reading too slowly",
+                       counter, double(s.watcher_lost)));
+  out.push_back(single("wac_flow_logs_watchers", "WatchFlows calls following the flow log now", MetricType::Gauge,
+                       double(s.watchers)));
+  return out;
+}
+
+class Metrics::FlowLogCollector : public prometheus::Collectable {
+ public:
+  void attach(std::function<FlowLogStats()> source) {
+    std::lock_guard lock(mu_);
+    source_ = std::move(source);
+  }
+  std::vector<MetricFamily> Collect() const override {
+    std::lock_guard lock(mu_);
+    return source_ ? flow_log_families(source_()) : std::vector<MetricFamily>{};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::function<FlowLogStats()> source_;
+};
+
 // Asks the agent at scrape time; the agent thread may be busy with a long
 // sync, so the wait is bounded and an unanswered scrape says so.
 class Metrics::AgentCollector : public prometheus::Collectable {
@@ -246,6 +291,7 @@ class Metrics::AgentCollector : public prometheus::Collectable {
 Metrics::Metrics(std::string version)
     : registry_(std::make_shared<prometheus::Registry>()),
       agent_collector_(std::make_shared<AgentCollector>()),
+      flow_collector_(std::make_shared<FlowLogCollector>()),
       syncs_(prometheus::BuildCounter()
                  .Name("wac_syncs_total")
                  .Help("dataplane syncs by path (elements: one libnftnl batch; transaction: one libnftables "
@@ -298,6 +344,8 @@ void Metrics::record_nft_operation(const nft::OperationTiming& t) {
 
 void Metrics::collect_from(Agent& agent, std::chrono::milliseconds timeout) { agent_collector_->attach(agent, timeout); }
 
+void Metrics::collect_flow_logs(std::function<FlowLogStats()> source) { flow_collector_->attach(std::move(source)); }
+
 std::unique_ptr<prometheus::Exposer> Metrics::listen(const std::string& address, Status& status) {
   std::unique_ptr<prometheus::Exposer> exposer;
   try {
@@ -308,6 +356,7 @@ std::unique_ptr<prometheus::Exposer> Metrics::listen(const std::string& address,
   }
   exposer->RegisterCollectable(registry_);
   exposer->RegisterCollectable(agent_collector_);
+  exposer->RegisterCollectable(flow_collector_);
   status = Status::Ok();
   return exposer;
 }
@@ -343,6 +392,7 @@ std::string Metrics::address() const {
 std::string Metrics::text() const {
   std::vector<MetricFamily> families = registry_->Collect();
   for (auto& f : agent_collector_->Collect()) families.push_back(std::move(f));
+  for (auto& f : flow_collector_->Collect()) families.push_back(std::move(f));
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
   return out.str();

@@ -36,6 +36,7 @@
 
 #include "agent/dns_report.h"
 #include "agent/egress_report.h"
+#include "agent/flow_log.h"
 #include "agent/service.h"
 #include "agent/syncer.h"
 #include "netlink/status.h"
@@ -56,6 +57,7 @@ std::vector<prometheus::MetricFamily> status_families(const StatusReport& report
 std::vector<prometheus::MetricFamily> dns_families(const DnsTapStats& stats, const std::vector<LearnedName>& names);
 // Each egress gateway's state as this node sees it, and the local pods using it.
 std::vector<prometheus::MetricFamily> egress_families(const EgressReport& report);
+std::vector<prometheus::MetricFamily> flow_log_families(const FlowLogStats& stats);
 
 class Metrics {
  public:
@@ -74,6 +76,9 @@ class Metrics {
   // runs on the agent thread; a scrape waits for it at most `timeout`).
   void collect_from(Agent& agent, std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+  // Flow log counters, read on every scrape from `source` (any thread).
+  void collect_flow_logs(std::function<FlowLogStats()> source);
+
   // Serves /metrics on "IPv4:PORT" (Debian's civetweb has no IPv6); ""
   // stops serving.  On failure the old address keeps serving.
   Status serve(const std::string& address);
@@ -84,10 +89,12 @@ class Metrics {
 
  private:
   class AgentCollector;
+  class FlowLogCollector;
   std::unique_ptr<prometheus::Exposer> listen(const std::string& address, Status& status);
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<AgentCollector> agent_collector_;
+  std::shared_ptr<FlowLogCollector> flow_collector_;
   prometheus::Family<prometheus::Counter>& syncs_;
   prometheus::Family<prometheus::Histogram>& sync_seconds_;
   prometheus::Family<prometheus::Counter>& nft_ops_;

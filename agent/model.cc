@@ -41,6 +41,16 @@ bool kind_is_namespaced(Kind k) {
   return false;
 }
 
+const char* action_name(Action a) {
+  switch (a) {
+    case Action::Allow: return "Allow";
+    case Action::Deny: return "Deny";
+    case Action::Log: return "Log";
+    case Action::Pass: return "Pass";
+  }
+  return "?";
+}
+
 std::string Key::str() const {
   return std::string(kind_name(kind)) + " " + (ns.empty() ? name : ns + "/" + name);
 }

@@ -51,6 +51,7 @@ inline constexpr const char* kSecurityGroupsAnnotation = "aws.tigera.io/security
 inline constexpr const char* kSecurityGroupLabelPrefix = "sg.aws.tigera.io/";
 
 enum class Action { Allow, Deny, Log, Pass };
+const char* action_name(Action a);  // "Allow", "Deny", "Log", "Pass"
 enum class Direction { Ingress, Egress };
 
 struct PortRange {

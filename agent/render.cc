@@ -87,14 +87,17 @@ class RuleWriter {
   RuleWriter(const Rule& r, std::optional<Family> f, const RuleContext& ctx, bool domain_for_selector = false)
       : r_(r), f_(f), ctx_(ctx), domain_for_selector_(domain_for_selector) {}
 
-  std::string write(Direction dir, size_t index) {
+  // The rule, preceded by its flow log rule when allowed flows are logged.
+  void write(Direction dir, size_t index, std::vector<std::string>& out) {
     family_guard();
     protocol();
     entity(r_.source, "saddr", "sport");
     entity(r_.destination, "daddr", "dport");
     icmp();
+    std::string match = out_;
+    if (logs_allowed_flow()) out.push_back(allow_log_rule(match, dir, index));
     verdict(dir, index);
-    return out_;
+    out.push_back(out_);
   }
 
  private:
@@ -148,9 +151,24 @@ class RuleWriter {
     }
   }
 
-  void verdict(Direction dir, size_t index) {
+  bool logs_allowed_flow() const {
+    return ctx_.flow_decision && ctx_.flow_logs.log_allowed && (r_.action == Action::Allow || r_.action == Action::Pass);
+  }
+
+  std::string describe(Direction dir, size_t index) const {
     std::string what = ctx_.policy_label + " " + names::direction_name(dir) + " rule " + std::to_string(index);
     if (!r_.name.empty()) what += " " + r_.name;
+    return what;
+  }
+
+  std::string allow_log_rule(const std::string& match, Direction dir, size_t index) const {
+    std::string log = flow_allow_log(ctx_.flow_decision(r_, index), ctx_.flow_logs);
+    return (match.empty() ? "" : match + " ") + log + " comment \"" + names::comment("flow log: " + describe(dir, index)) +
+           "\"";
+  }
+
+  void verdict(Direction dir, size_t index) {
+    std::string what = describe(dir, index);
     char mark[32];
     std::snprintf(mark, sizeof mark, "0x%08x", ctx_.verdict_mark);
     switch (r_.action) {
@@ -164,7 +182,7 @@ class RuleWriter {
         what += " (pass)";
         break;
       case Action::Deny:
-        add("counter drop");
+        add(ctx_.flow_decision ? "counter " + flow_deny_verdict(ctx_.flow_decision(r_, index)) : "counter drop");
         break;
       case Action::Log:
         add("counter log prefix \"" + names::comment("wac " + ctx_.policy_label).substr(0, 60) + ": \" level info");
@@ -194,7 +212,7 @@ void append_netset_domain_rules(const Rule& rule, Direction dir, size_t index, c
     Rule one = rule;
     one.destination.domains = {domain};
     for (Family f : {Family::V4, Family::V6})
-      if (rule_can_match(one, f)) out.push_back(RuleWriter(one, f, ctx, true).write(dir, index));
+      if (rule_can_match(one, f)) RuleWriter(one, f, ctx, true).write(dir, index, out);
   }
 }
 
@@ -213,11 +231,11 @@ std::vector<std::string> render_rule(const Rule& rule, Direction dir, size_t ind
     return out;
   }
   if (!family_specific(rule)) {
-    out.push_back(RuleWriter(rule, std::nullopt, ctx).write(dir, index));
+    RuleWriter(rule, std::nullopt, ctx).write(dir, index, out);
     return out;
   }
   for (Family f : {Family::V4, Family::V6}) {
-    if (rule_can_match(rule, f)) out.push_back(RuleWriter(rule, f, ctx).write(dir, index));
+    if (rule_can_match(rule, f)) RuleWriter(rule, f, ctx).write(dir, index, out);
   }
   append_netset_domain_rules(rule, dir, index, ctx, out);
   return out;

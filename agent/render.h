@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/flow_decisions.h"
 #include "agent/model.h"
 #include "netlink/ip.h"
 
@@ -25,10 +26,15 @@ struct RuleContext {
       netset_domains;
   uint32_t verdict_mark = 0;  // set by Allow/Pass before returning to the pod chain
   std::string policy_label;   // for comments: "gnp allow-db"
+  // Flow logs (agent/flow_decisions.h): the decision id of rule `index`.
+  // Unset: a Deny is a plain `counter drop` and nothing is logged.
+  std::function<uint32_t(const model::Rule& rule, size_t index)> flow_decision;
+  FlowLogRender flow_logs;  // log_allowed: Allow and Pass rules get a log rule before them
 };
 
 // Up to two nft rules (IPv4, IPv6) for one Calico rule; none when the rule
-// cannot match any family (e.g. ipVersion 6 with only IPv4 nets).
+// cannot match any family (e.g. ipVersion 6 with only IPv4 nets).  With
+// allowed flows logged, each Allow/Pass rule is preceded by its log rule.
 std::vector<std::string> render_rule(const model::Rule& rule, model::Direction dir, size_t index,
                                      const RuleContext& ctx);
 

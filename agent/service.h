@@ -12,6 +12,7 @@
 #include "agent/dns_report.h"
 #include "agent/egress_report.h"
 #include "agent/explain.h"
+#include "agent/flow_hub.h"
 #include "agent/model.h"
 #include "netlink/status.h"
 
@@ -68,6 +69,12 @@ class Service {
   // The policies, rules and chains that apply to a local pod (wacctl explain).
   virtual void explain(std::string ns, std::string pod, std::function<void(ApiError, Explanation)> done) {
     done({ApiError::Code::Internal, "explain is not supported by this agent"}, {});
+  }
+  // Flow log records (wacctl flows): up to `recent` of the latest, then, if
+  // `follow`, every new one. `wake` runs (on any thread) when records are
+  // queued. nullptr: flow logs are off. Any thread.
+  virtual std::shared_ptr<FlowWatch> watch_flows(size_t recent, bool follow, std::function<void()> wake) {
+    return nullptr;
   }
 };
 

@@ -8,6 +8,7 @@
 //   wacctl [--socket PATH] explain POD [-n NS] [--nft] [-o text|json]
 //   wacctl [--socket PATH] reload
 //   wacctl [--socket PATH] dns [NAME] [-o text|json]
+//   wacctl [--socket PATH] flows [-f] [--recent N] [-o text|json]
 //   wacctl --server HOST:PORT --tls-ca CA --tls-cert CERT --tls-key KEY ...   (TCP, mutual TLS)
 //
 // Documents are validated here before anything is sent, so problems are
@@ -27,6 +28,7 @@
 
 #include "api/client.h"
 #include "api/dns_format.h"
+#include "api/flow_format.h"
 #include "api/control_format.h"
 #include "api/kinds.h"
 #include "api/table.h"
@@ -233,6 +235,30 @@ int cmd_dns(const Globals& g, const std::string& name, const std::string& output
   return 0;
 }
 
+// Flow log records: the latest ones, and with -f each new one as it comes
+// (until interrupted). JSON output is the flow log file's line format.
+int cmd_flows(const Globals& g, bool follow, uint32_t recent, const std::string& output) {
+  v1::WatchFlowsRequest req;
+  req.set_follow(follow);
+  req.set_recent(recent);
+  Status s = g.client().watch_flows(req, [&](const v1::WatchFlowsResponse& msg) {
+    if (msg.lost())
+      std::cerr << "wacctl: " << msg.lost() << " flow records lost here (read more slowly than they came)"
+                << std::endl;
+    if (!msg.has_record()) return true;
+    agent::FlowRecord record;
+    std::string why;
+    if (!from_proto(msg.record(), record, why)) {
+      std::cerr << "wacctl: skipping a flow record: " << why << std::endl;
+      return true;
+    }
+    std::cout << (output == "json" ? agent::to_json_line(record) : agent::to_text_line(record)) << std::endl;
+    return bool(std::cout);  // stop when the reader of our output went away
+  });
+  if (!s) return fail(s.message());
+  return 0;
+}
+
 int cmd_reload(const Globals& g) {
   v1::ReloadResponse report;
   if (Status s = g.client().reload(report); !s) return fail(s.message());
@@ -345,7 +371,16 @@ int main(int argc, char** argv) {
   std::string dns_name, dns_output = "text";
   dns->add_option("name", dns_name, "only names containing this text");
   dns->add_option("-o,--output", dns_output, "text or json")->check(CLI::IsMember({"text", "json"}));
-  // Later subcommands (flows) join here.
+  auto* flows = app.add_subcommand("flows", "flow log records: connections denied (and, with flowLogs.logAllowed, "
+                                           "allowed), the pod, and the policy rule that decided");
+  bool flows_follow = false;
+  uint32_t flows_recent = 20;
+  std::string flows_output = "text";
+  flows->add_flag("-f,--follow", flows_follow, "keep printing new records as they are logged (until interrupted)");
+  flows->add_option("--recent", flows_recent, "how many of the latest records to print first (wacd keeps 1000)")
+      ->capture_default_str();
+  flows->add_option("-o,--output", flows_output, "text, or json (one object per line, as in the flow log file)")
+      ->check(CLI::IsMember({"text", "json"}));
 
   try {
     app.parse(argc, argv);
@@ -372,5 +407,6 @@ int main(int argc, char** argv) {
   if (explain->parsed()) return cmd_explain(g, explain_pod, ns, explain_nft, explain_output);
   if (reload->parsed()) return cmd_reload(g);
   if (dns->parsed()) return cmd_dns(g, dns_name, dns_output);
+  if (flows->parsed()) return cmd_flows(g, flows_follow, flows_recent, flows_output);
   return kExitUsage;
 }

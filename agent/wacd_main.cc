@@ -20,6 +20,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/dns_config.h"
+#include "agent/flow_log.h"
 #include "agent/link_monitor.h"
 #include "agent/metrics.h"
 #include "agent/reload.h"
@@ -61,6 +62,17 @@ Status load_config(const Flags& f, agent::Config& cfg) {
   if (f.metrics_address) cfg.metrics_address = *f.metrics_address;
   if (!f.iface_prefixes.empty()) cfg.iface_prefixes = f.iface_prefixes;
   return cfg.validate();
+}
+
+agent::FlowLogOptions flow_log_options(const agent::Config& cfg) {
+  agent::FlowLogOptions o;
+  o.node_name = cfg.node_name;
+  o.nflog_group = cfg.flow_logs.nflog_group;
+  o.file = cfg.flow_log_file();
+  o.max_file_bytes = uint64_t(cfg.flow_logs.max_file_size_mb) << 20;
+  o.rate_limit = cfg.flow_logs.rate_limit;
+  o.burst = cfg.flow_logs.burst;
+  return o;
 }
 
 // Keeps resources.db (snapshot + journal) in step with the agent: each
@@ -167,6 +179,8 @@ int main(int argc, char** argv) {
   agent::AgentOptions opts;
   opts.calc = {cfg.node_name, cfg.iface_prefixes, cfg.verdict_mark, cfg.endpoint_to_host_allow};
   opts.calc.dns_tap_group = cfg.dns.tap_group;
+  opts.calc.flow_logs = {cfg.flow_logs.enabled, cfg.flow_logs.nflog_group, cfg.flow_logs.kernel_rate_limit,
+                         cfg.flow_logs.log_allowed};
   opts.egress = cfg.egress;
   opts.egress_routing = true;
   opts.state_file = cfg.state_dir + "/resources.db";
@@ -218,6 +232,23 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Flow logs run beside enforcement too: without the reader, the rules
+  // still drop what they drop, only nobody writes it down.
+  agent::FlowHub flow_hub;
+  std::unique_ptr<agent::FlowLogger> flow_logger;
+  if (cfg.flow_logs.enabled) {
+    flow_logger = std::make_unique<agent::FlowLogger>(flow_log_options(cfg), agent.calculator().flow_decisions(),
+                                                      flow_hub);
+    if (dns_tap) flow_logger->domain_of = [&dns_tap](const IpAddr& a) { return dns_tap->domain_of(a); };
+    if (Status s = flow_logger->start(); !s.ok()) {
+      spdlog::error("{}; denied flows are dropped without flow logs", s.message());
+      flow_logger.reset();
+    } else {
+      agent.set_flow_logs(&flow_hub, flow_logger.get());
+      metrics.collect_flow_logs([&flow_logger] { return flow_logger->stats(); });
+    }
+  }
+
   api::ServerOptions sopts;
   sopts.socket_path = cfg.socket;
   sopts.group = cfg.socket_group;
@@ -261,6 +292,7 @@ int main(int argc, char** argv) {
     hangup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
       spdlog::info("SIGHUP: reloading the configuration ({})", f.config);
+      if (flow_logger) flow_logger->reopen_file();  // after logrotate moved it
       boost::asio::post(reload_thread, [&] { reloader.reload(); });
       reload_on_hangup();
     });
@@ -272,7 +304,9 @@ int main(int argc, char** argv) {
   io.run();
   reload_thread.join();
   (void)metrics.serve("");  // before the agent goes: a scrape asks it
+  flow_hub.shutdown();      // following watchers end now, not after the server's grace period
   server.shutdown();
+  if (flow_logger) flow_logger->stop();
   if (dns_tap) dns_tap->stop();  // releases held responses, saves the cache
   return 0;
 }

@@ -126,4 +126,22 @@ Status Client::explain(const std::string& ns, const std::string& pod, v1::Explai
   return result(stub_->Explain(context().get(), req, &out));
 }
 
+Status Client::watch_flows(const v1::WatchFlowsRequest& req,
+                           const std::function<bool(const v1::WatchFlowsResponse&)>& on_message) {
+  auto ctx = req.follow() ? std::make_unique<grpc::ClientContext>() : context();
+  auto reader = stub_->WatchFlows(ctx.get(), req);
+  v1::WatchFlowsResponse msg;
+  bool stopped = false;
+  while (reader->Read(&msg)) {
+    if (!on_message(msg)) {
+      stopped = true;
+      ctx->TryCancel();
+      break;
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (stopped && s.error_code() == grpc::StatusCode::CANCELLED) return Status::Ok();
+  return result(s);
+}
+
 }  // namespace wac::api

@@ -3,6 +3,7 @@
 // "INVALID_ARGUMENT: NetworkPolicy default/x: spec.ingress[0]...".
 #pragma once
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,11 @@ class Client {
   Status dns(const std::string& name, v1::DnsResponse& out);
   Status reload(v1::ReloadResponse& out);
   Status explain(const std::string& ns, const std::string& pod, v1::ExplainResponse& out);
+  // WatchFlows: calls `on_message` for each message until the stream ends
+  // (or, with follow, until it fails or `on_message` returns false). With
+  // follow there is no deadline.
+  Status watch_flows(const v1::WatchFlowsRequest& req,
+                     const std::function<bool(const v1::WatchFlowsResponse&)>& on_message);
 
  private:
   std::unique_ptr<grpc::ClientContext> context() const;

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/dns_format.h"
+#include "api/flow_format.h"
 #include "api/kinds.h"
 #include "api/translate.h"
 #include "api/validate.h"
@@ -38,6 +39,90 @@ grpc::Status invalid(const std::string& message) {
 }
 
 std::string sys_error(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+
+// ------------------------------------------------------------ flow watch
+
+// Streams one WatchFlows call. The flow hub wakes it from the flow log
+// thread, gRPC calls OnWriteDone/OnCancel/OnDone from its own: one mutex
+// orders them, and the state shared with the wake callback lets a late wake
+// find the reactor gone. One write at a time; the watch's queue absorbs the
+// rest (and counts what it cannot).
+class FlowWatchReactor final : public grpc::ServerWriteReactor<v1::WatchFlowsResponse> {
+ public:
+  FlowWatchReactor(agent::Service& agent, const v1::WatchFlowsRequest& req) : shared_(std::make_shared<Shared>()) {
+    shared_->reactor = this;
+    std::weak_ptr<Shared> weak = shared_;
+    watch_ = agent.watch_flows(req.recent(), req.follow(), [weak] {
+      if (auto s = weak.lock()) {
+        std::lock_guard lock(s->mu);
+        if (s->reactor) s->reactor->next_locked();
+      }
+    });
+    std::lock_guard lock(shared_->mu);
+    if (!watch_) {
+      finish_locked({grpc::StatusCode::FAILED_PRECONDITION,
+                     "flow logs are off (flowLogs.enabled: false in wacd's configuration)"});
+      return;
+    }
+    next_locked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(shared_->mu);
+    writing_ = false;
+    if (!ok) ending_ = grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away");
+    next_locked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard lock(shared_->mu);
+    ending_ = grpc::Status::CANCELLED;
+    next_locked();
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard lock(shared_->mu);
+      shared_->reactor = nullptr;
+    }
+    if (watch_) watch_->close();
+    delete this;
+  }
+
+ private:
+  struct Shared {
+    std::recursive_mutex mu;  // recursive: a write may complete inline
+    FlowWatchReactor* reactor = nullptr;
+  };
+
+  void next_locked() {
+    if (writing_ || finished_) return;
+    if (ending_) return finish_locked(*ending_);
+    agent::FlowWatch::Item item;
+    if (!watch_->pop(item)) {
+      if (watch_->ended()) finish_locked(grpc::Status::OK);
+      return;
+    }
+    response_.Clear();
+    if (item.record) to_proto(*item.record, *response_.mutable_record());
+    response_.set_lost(item.lost_before);
+    writing_ = true;
+    StartWrite(&response_);
+  }
+
+  void finish_locked(const grpc::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  std::shared_ptr<Shared> shared_;
+  std::shared_ptr<agent::FlowWatch> watch_;
+  v1::WatchFlowsResponse response_;
+  bool writing_ = false;
+  bool finished_ = false;
+  std::optional<grpc::Status> ending_;  // finish once the write in flight is done
+};
 
 // ------------------------------------------------------------ the service
 
@@ -156,6 +241,11 @@ class WacService final : public v1::Wac::CallbackService {
       reactor->Finish(grpc::Status::OK);
     });
     return reactor;
+  }
+
+  grpc::ServerWriteReactor<v1::WatchFlowsResponse>* WatchFlows(grpc::CallbackServerContext*,
+                                                               const v1::WatchFlowsRequest* req) override {
+    return new FlowWatchReactor(agent_, *req);
   }
 
   grpc::ServerUnaryReactor* EgressStatus(grpc::CallbackServerContext* ctx, const v1::EgressStatusRequest*,

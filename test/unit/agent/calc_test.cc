@@ -197,3 +197,64 @@ TEST_CASE("a policy that no longer applies to any local endpoint loses its chain
   CHECK_FALSE(c.desired().chains.count("pod-default/db-ingress"));
   CHECK(c.desired().sets.at("from-pod").elements.elements().empty());
 }
+
+TEST_CASE("with flow logs every drop of a pod's traffic names its decision") {
+  CalcConfig cfg{"node1"};
+  cfg.flow_logs = {true, 5354, 1000, false};
+  Calculator c(cfg);
+  c.upsert_endpoint(ep("shop", "db", "node1", "10.244.1.2/32", {{"app", "db"}}));
+  model::Policy deny = gnp("deny-bad", 10, "app == 'db'");
+  model::Rule d = allow_from("role == 'bad'");
+  d.action = model::Action::Deny;
+  d.name = "no-bad";
+  deny.ingress = {d};
+  c.upsert_policy({Kind::GlobalNetworkPolicy, "", "deny-bad"}, deny);
+  c.recompute();
+  auto decisions = c.flow_decisions();
+
+  auto id_in = [](const std::string& rule) {
+    auto at = rule.find("meta mark set 0x");
+    REQUIRE(at != std::string::npos);
+    REQUIRE(rule.find("goto flow-log-deny", at) != std::string::npos);
+    return uint32_t(std::stoul(rule.substr(at + 16, 8), nullptr, 16));
+  };
+  const auto& policy_rules = c.desired().chains.at("gnp-deny-bad-ingress").rules;
+  auto rule = decisions->find(id_in(policy_rules.at(0)));
+  REQUIRE(rule);
+  CHECK(rule->policy->name == "deny-bad");
+  CHECK(rule->rule_index == 0);
+  CHECK(rule->rule_name == "no-bad");
+  CHECK(rule->direction == model::Direction::Ingress);
+  CHECK(rule->pod.empty());  // shared by pods: the packet's address tells which
+
+  auto default_deny = decisions->find(id_in(c.desired().chains.at("pod-shop/db-ingress").rules.back()));
+  REQUIRE(default_deny);
+  CHECK(default_deny->reason == FlowReason::DefaultDeny);
+  CHECK(default_deny->pod == "db");
+  auto spoof = decisions->find(id_in(c.desired().chains.at("pod-shop/db-egress").rules.at(0)));
+  REQUIRE(spoof);
+  CHECK(spoof->reason == FlowReason::AntiSpoof);
+  CHECK(spoof->direction == model::Direction::Egress);
+  auto no_endpoint = decisions->find(id_in(c.desired().chains.at("dispatch-to-pod").rules.at(1)));
+  REQUIRE(no_endpoint);
+  CHECK(no_endpoint->reason == FlowReason::NoEndpoint);
+  CHECK(c.desired().chains.count("flow-log-deny"));
+
+  // The policy goes: its decisions are retired (readable a while longer).
+  uint32_t gone = id_in(policy_rules.at(0));
+  c.remove_policy({Kind::GlobalNetworkPolicy, "", "deny-bad"});
+  c.recompute();
+  CHECK_FALSE(c.desired().chains.count("gnp-deny-bad-ingress"));
+  CHECK(decisions->find(gone));
+}
+
+TEST_CASE("without flow logs the ruleset is as before") {
+  Calculator c({"node1"});
+  c.upsert_endpoint(ep("shop", "db", "node1", "10.244.1.2/32", {{"app", "db"}}));
+  c.upsert_policy({Kind::GlobalNetworkPolicy, "", "p"}, gnp("p", 1, "app == 'db'"));
+  c.recompute();
+  CHECK(c.desired().chains.at("pod-shop/db-ingress").rules.back() ==
+        "counter drop comment \"default deny: no policy allowed this\"");
+  CHECK_FALSE(c.desired().chains.count("flow-log-deny"));
+  CHECK(c.flow_decisions()->size() == 0);
+}

@@ -75,3 +75,34 @@ TEST_CASE("the listener and metrics settings survive to_yaml and back") {
   CHECK(b.listen == a.listen);
   CHECK(b.metrics_address.empty());
 }
+
+TEST_CASE("flowLogs: defaults, every key, and errors that name the key") {
+  Config c;
+  c.node_name = "n1";
+  CHECK_FALSE(c.flow_logs.enabled);
+  CHECK(c.flow_log_file() == "/var/lib/wac/flows.log");  // under the state directory
+  REQUIRE(Config::from_yaml("flowLogs:\n  enabled: true\n  nflogGroup: 77\n  file: /var/log/wac/flows.log\n"
+                            "  maxFileSizeMB: 5\n  logAllowed: true\n  rateLimit: 10\n  burst: 20\n"
+                            "  kernelRateLimit: 50\n",
+                            c)
+              .ok());
+  CHECK(c.flow_logs == FlowLogConfig{true, 77, "/var/log/wac/flows.log", 5, true, 10, 20, 50});
+  CHECK(c.flow_log_file() == "/var/log/wac/flows.log");
+  Config back;
+  REQUIRE(Config::from_yaml(c.to_yaml(), back).ok());
+  CHECK(back.flow_logs == c.flow_logs);
+
+  CHECK(error_of("flowLogs:\n  nflogGroup: 5353\n") ==
+        "flowLogs.nflogGroup: must differ from dns.tapGroup (5353): one nflog group has one reader");
+  CHECK(error_of("flowLogs:\n  nflogGroup: 5353\ndns:\n  tapGroup: 0\n").empty());  // no tap, no conflict
+  CHECK(error_of("flowLogs:\n  file: flows.log\n") == "flowLogs.file: must be an absolute path");
+  CHECK(error_of("flowLogs:\n  rateLimit: 0\n") == "flowLogs.rateLimit: must be at least 1 record per second");
+  CHECK(error_of("flowLogs:\n  burst: 0\n") == "flowLogs.burst: must be at least 1");
+  CHECK(error_of("flowLogs:\n  maxFileSizeMB: 0\n") == "flowLogs.maxFileSizeMB: must be at least 1");
+  CHECK(error_of("flowLogs:\n  rateLimit: 500\n  kernelRateLimit: 100\n") ==
+        "flowLogs.kernelRateLimit: must be at least flowLogs.rateLimit (500), or wacd would never see what it is "
+        "allowed to write");
+  CHECK(error_of("flowLogs:\n  enabled: yes please\n") == "flowLogs.enabled: expected true or false, got \"yes please\"");
+  CHECK(error_of("flowLogs:\n  rate: 5\n") == "flowLogs.rate: unknown key");
+  CHECK(error_of("flowLogs:\n  nflogGroup: 70000\n") == "flowLogs.nflogGroup: must be at most 65535");
+}

@@ -32,7 +32,9 @@ model::Rule rule(Action a) {
 }
 
 std::string golden_ruleset() {
-  Calculator c({"node1"});
+  CalcConfig cfg{"node1"};
+  cfg.flow_logs = {true, 5354, 1000, /*log_allowed=*/true};  // denies and allows carry their decision ids
+  Calculator c(cfg);
   c.upsert_namespace({"shop", {{"env", "prod"}}, {}});
   c.upsert_namespace({"tools", {{"env", "ops"}}, {}});
   c.upsert_endpoint(ep("shop", "db", "node1", "10.244.1.2/32", "fd00:244:0:1::2/128", {{"app", "db"}}));

@@ -97,3 +97,51 @@ TEST_CASE("each domain of a rule is its own alternative") {
   CHECK(out[0].starts_with("meta l4proto tcp ip daddr @fqdn4-api.example.com th dport 443"));
   CHECK(out[3].starts_with("meta l4proto tcp ip6 daddr @fqdn6-*.example.org th dport 443"));
 }
+
+namespace {
+RuleContext flow_ctx(bool log_allowed) {
+  RuleContext c = ctx();
+  c.flow_logs = {true, 5354, 1000, log_allowed};
+  c.flow_decision = [](const model::Rule& r, size_t index) { return uint32_t(0xabc00000 + index); };
+  return c;
+}
+}  // namespace
+
+TEST_CASE("with flow logs a Deny hands its decision id to the logging chain") {
+  model::Rule r;
+  r.action = Action::Deny;
+  r.source.selector = "x";
+  auto out = render_rule(r, Direction::Ingress, 3, flow_ctx(false));
+  REQUIRE(out.size() == 2);
+  CHECK(out[0] ==
+        "ip saddr @sel4-x counter meta mark set 0xabc00003 goto flow-log-deny comment \"gnp test ingress rule 3\"");
+  CHECK(out[1].starts_with("ip6 saddr @sel6-x counter meta mark set 0xabc00003 goto flow-log-deny"));
+
+  model::Rule allow;
+  allow.protocol = 6;
+  CHECK(render_rule(allow, Direction::Ingress, 0, flow_ctx(false)).size() == 1);  // allowed flows: not logged
+}
+
+TEST_CASE("logging allowed flows puts a log rule with the same match before each Allow and Pass") {
+  model::Rule r;
+  r.protocol = 6;
+  r.destination.ports = {{5432, 5432, ""}};
+  auto out = render_rule(r, Direction::Ingress, 1, flow_ctx(true));
+  REQUIRE(out.size() == 2);
+  CHECK(out[0] ==
+        "meta l4proto tcp th dport 5432 ct state new limit rate 1000/second burst 1000 packets "
+        "log prefix \"wac-flow abc00001\" group 5354 comment \"flow log: gnp test ingress rule 1\"");
+  CHECK(out[1] ==
+        "meta l4proto tcp th dport 5432 counter meta mark set meta mark or 0x00010000 return "
+        "comment \"gnp test ingress rule 1\"");
+
+  model::Rule everything;  // no match at all: the log rule starts with its statements
+  everything.action = Action::Pass;
+  out = render_rule(everything, Direction::Egress, 0, flow_ctx(true));
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].starts_with("ct state new limit rate 1000/second"));
+
+  model::Rule log;  // a Calico Log rule neither allows nor denies
+  log.action = Action::Log;
+  CHECK(render_rule(log, Direction::Egress, 0, flow_ctx(true)).size() == 1);
+}
