@@ -22,6 +22,7 @@ struct FlowTuple {
   std::optional<uint16_t> src_port, dst_port;  // TCP, UDP, UDP-Lite, SCTP, DCCP
   std::optional<uint8_t> icmp_type, icmp_code;  // ICMP, ICMPv6
   bool fragment = false;  // a non-first fragment: no transport header
+  bool operator==(const FlowTuple&) const = default;
 };
 
 // nullopt: not IPv4/IPv6, or the IP header itself is cut short.

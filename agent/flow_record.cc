@@ -72,8 +72,8 @@ void apply_decision(const FlowDecision& d, FlowRecord& r) {
   }
 }
 
-nlohmann::json to_json(const FlowRecord& r) {
-  nlohmann::json j = nlohmann::json::object();
+nlohmann::ordered_json to_json(const FlowRecord& r) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
   j["time"] = format_time(r.time);
   if (!r.node.empty()) j["node"] = r.node;
   j["action"] = r.allowed ? "allow" : "deny";
@@ -94,13 +94,15 @@ nlohmann::json to_json(const FlowRecord& r) {
   if (r.tuple.fragment) j["fragment"] = true;
   j["reason"] = r.reason;
   if (r.policy) {
-    nlohmann::json p = {{"kind", model::kind_name(r.policy->kind)}, {"name", r.policy->name}};
+    nlohmann::ordered_json p = {{"kind", model::kind_name(r.policy->kind)}};
     if (!r.policy->ns.empty()) p["namespace"] = r.policy->ns;
+    p["name"] = r.policy->name;
     j["policy"] = std::move(p);
   }
   if (r.rule_index) {
-    nlohmann::json rule = {{"index", *r.rule_index}, {"action", r.rule_action}};
+    nlohmann::ordered_json rule = {{"index", *r.rule_index}};
     if (!r.rule_name.empty()) rule["name"] = r.rule_name;
+    rule["action"] = r.rule_action;
     j["rule"] = std::move(rule);
   }
   if (!r.domain.empty()) j["domain"] = r.domain;
@@ -110,7 +112,7 @@ nlohmann::json to_json(const FlowRecord& r) {
 std::string to_json_line(const FlowRecord& r) {
   // Names and labels come from the API, which validates them, but a
   // replacement character is better than an exception in the log path.
-  return to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return to_json(r).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string to_text_line(const FlowRecord& r) {

@@ -4,8 +4,8 @@
 // `wacctl flows`.
 //
 //   {"time":"2024-06-01T10:00:00.123456Z","node":"node1","action":"deny","direction":"ingress",
-//    "namespace":"shop","pod":"db","interface":"calidb","protocol":"tcp","src":"10.244.1.9","srcPort":40312,
-//    "dst":"10.244.1.2","dstPort":5432,"reason":"policy",
+//    "namespace":"shop","pod":"db","endpoint":"node1-k8s-db-eth0","interface":"calidb","protocol":"tcp",
+//    "src":"10.244.1.9","srcPort":40312,"dst":"10.244.1.2","dstPort":5432,"reason":"policy",
 //    "policy":{"kind":"GlobalNetworkPolicy","name":"deny-bad"},"rule":{"index":0,"action":"Deny"}}
 //
 // Fields that are not known are left out (ports of ICMP, the pod of a
@@ -45,7 +45,8 @@ struct FlowRecord {
 // and the pod when the decision names one).
 void apply_decision(const FlowDecision& d, FlowRecord& r);
 
-nlohmann::json to_json(const FlowRecord& r);
+// Keys in a fixed, readable order (time first), as the file has them.
+nlohmann::ordered_json to_json(const FlowRecord& r);
 std::string to_json_line(const FlowRecord& r);  // one line, no newline
 // "2024-06-01T10:00:00.123Z DENY  ingress shop/db  tcp 10.244.1.9:40312 -> 10.244.1.2:5432  GlobalNetworkPolicy deny-bad rule 0"
 std::string to_text_line(const FlowRecord& r);

@@ -95,10 +95,10 @@ TEST_CASE("a flow record's JSON line has the documented shape") {
   r.endpoint = "node1-k8s-db-eth0";
   r.interface = "calidb";
   CHECK(to_json_line(r) ==
-        R"({"action":"deny","direction":"ingress","dst":"10.244.1.2","dstPort":5432,"endpoint":"node1-k8s-db-eth0",)"
-        R"("interface":"calidb","namespace":"shop","node":"node1","pod":"db",)"
-        R"("policy":{"kind":"GlobalNetworkPolicy","name":"deny-bad"},"protocol":"tcp","reason":"policy",)"
-        R"("rule":{"action":"Deny","index":0},"src":"10.244.1.9","srcPort":40312,"time":"2024-06-01T10:00:00.123456Z"})");
+        R"({"time":"2024-06-01T10:00:00.123456Z","node":"node1","action":"deny","direction":"ingress",)"
+        R"("namespace":"shop","pod":"db","endpoint":"node1-k8s-db-eth0","interface":"calidb","protocol":"tcp",)"
+        R"("src":"10.244.1.9","srcPort":40312,"dst":"10.244.1.2","dstPort":5432,"reason":"policy",)"
+        R"("policy":{"kind":"GlobalNetworkPolicy","name":"deny-bad"},"rule":{"index":0,"action":"Deny"}})");
   CHECK(to_text_line(r) ==
         "2024-06-01T10:00:00.123Z DENY  ingress shop/db  tcp 10.244.1.9:40312 -> 10.244.1.2:5432  "
         "GlobalNetworkPolicy deny-bad rule 0");
