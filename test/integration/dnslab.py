@@ -67,7 +67,7 @@ def allow_domains(*domains, port=80):
 
 
 class DnsLab:
-    def __init__(self, topo, resolv_files, hold=True, race_names=0):
+    def __init__(self, topo, resolv_files, hold=True, race_names=0, extra_config=""):
         self.topo = topo
         self.node = topo.add_node()
         self.client = topo.add_pod("default", "client", labels={"app": "client"})
@@ -86,7 +86,7 @@ class DnsLab:
         self.resolv_files = resolv_files
         self.use_resolver(self.client, "198.51.100.10")
         config = topo.workdir / "wacd.yaml"
-        config.write_text(wacd_config(hold))
+        config.write_text(wacd_config(hold) + extra_config)
         self.wacd = topo.start_wacd(self.node, extra_args=["-c", str(config)])
         self.wacd.apply(wacnet.cluster_yaml(topo.pods))
 

@@ -6,12 +6,16 @@ and the suppressed records are counted in the metrics; a file wacd cannot
 write is counted while enforcement and the stream go on."""
 import json
 import select
+import signal
 import socket
 import subprocess
 import time
 import urllib.request
 
+import pytest
+
 import wacnet
+from dnslab import DnsLab, ResolvFiles, allow_domains, policy
 
 DENY_BAD = """
 apiVersion: projectcalico.org/v3
@@ -283,6 +287,23 @@ def test_an_unwritable_file_is_counted_and_the_stream_goes_on(topo):
     assert not wacnet.probe(bad, db.ip(), 8080).ok
 
 
+def test_sighup_reopens_the_file_for_logrotate(topo):
+    node, db, frontend, bad = shop(topo)
+    wacd = topo.start_wacd(node, extra_args=flow_config(topo.workdir))
+    flows = wacd.state_dir / "flows.log"
+    wacd.apply(wacnet.cluster_yaml(topo.pods) + "---" + DENY_BAD)
+    assert not wacnet.probe(bad, db.ip(), 5432).ok
+    wait_for(lambda: matching(read_records(flows), dstPort=5432), "the first line")
+    rotated = flows.with_name("flows.log.rotated")
+    flows.rename(rotated)  # what logrotate does, then it signals
+    wacd.kill(signal.SIGHUP)
+    wait_for(lambda: "flow logs: reopening" in wacd.log_tail(50), "wacd to reopen the file")
+    assert not wacnet.probe(bad, db.ip(), 5433).ok
+    wait_for(lambda: matching(read_records(flows), dstPort=5433), "the next line in a new file")
+    assert not matching(read_records(flows), dstPort=5432)
+    assert matching(read_records(rotated), dstPort=5432) and not matching(read_records(rotated), dstPort=5433)
+
+
 def test_flow_logs_off_by_default(topo):
     node, db, frontend, bad = shop(topo)
     wacd = topo.start_wacd(node)
@@ -293,3 +314,23 @@ def test_flow_logs_off_by_default(topo):
     assert "flow logs are off" in proc.stderr
     assert "flow-log-deny" not in wacd.ruleset()
     assert not (wacd.state_dir / "flows.log").exists()
+
+
+@pytest.fixture
+def resolv_files():
+    files = ResolvFiles()
+    yield files
+    files.cleanup()
+
+
+def test_a_denied_connection_names_the_domain_the_pod_resolved(topo, resolv_files):
+    lab = DnsLab(topo, resolv_files, extra_config="flowLogs: {enabled: true}\n")
+    lab.wacd.apply(policy(allow_domains("api.example.test", port=80)))
+    api = lab.records["api.example.test"]
+    result = lab.lookup_and_connect("api.example.test", port=81)  # the name is allowed, this port is not
+    assert result["addresses"] == [api] and not result["ok"], result
+    flows = lab.wacd.state_dir / "flows.log"
+    record = wait_for(lambda: matching(read_records(flows), dst=api, dstPort=81), "the denial's line")[0]
+    assert record["domain"] == "api.example.test"
+    assert (record["direction"], record["namespace"], record["pod"]) == ("egress", "default", "client")
+    assert record["reason"] == "default-deny"
