@@ -52,7 +52,7 @@ struct FlowLogStats {
   uint64_t packets = 0;            // logged packets read
   uint64_t written = 0;            // records written to the file (or streamed, without a file)
   uint64_t rate_limited = 0;       // over flowLogs.rateLimit: not written
-  uint64_t unparsed = 0;           // headers unreadable: not written
+  uint64_t unparsed = 0;           // headers unreadable, or not a flow log prefix: not written
   uint64_t unknown_decisions = 0;  // written with reason "unknown"
   uint64_t write_errors = 0;
   uint64_t nflog_enobufs = 0;      // times the kernel dropped logged packets (socket buffer full)

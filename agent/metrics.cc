@@ -199,7 +199,8 @@ std::vector<MetricFamily> flow_log_families(const FlowLogStats& s) {
   out.push_back(single("wac_flow_logs_nflog_enobufs_total",
                        "times the kernel dropped logged packets because wacd's socket buffer was full", counter,
                        double(s.nflog_enobufs)));
-  out.push_back(single("wac_flow_logs_unparsed_total", "logged packets whose headers could not be read", counter,
+  out.push_back(single("wac_flow_logs_unparsed_total",
+                       "packets in the flow log group wacd could not read (headers, or not a flow log rule's)", counter,
                        double(s.unparsed)));
   out.push_back(single("wac_flow_logs_unknown_decisions_total",
                        "records whose rule wacd no longer knows (written with reason \"unknown\")", counter,

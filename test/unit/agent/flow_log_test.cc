@@ -1,8 +1,9 @@
 // Flow logs without the kernel: the rate limiter, the record's JSON and
 // text forms, the logger's pipeline from a logged packet to a file line and
 // a watcher, the file's rotation and errors, and slow watchers.
-#include <catch2/catch.hpp>
+#include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
