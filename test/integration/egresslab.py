@@ -148,14 +148,7 @@ def egress_status(wacd):
 
 
 def wait_for(check, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    return wacnet.wait_for(check, what, timeout, interval)
 
 
 def seen(src, ext, port=FW_PORT, timeout=1.0):

@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 
 import wacnet
+from wacnet import wait_for
 from dnslab import DnsLab, ResolvFiles, allow_domains, policy
 
 DENY_BAD = """
@@ -68,15 +69,6 @@ def read_records(path) -> list:
     return [json.loads(line) for line in text.splitlines() if line]
 
 
-def wait_for(predicate, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def matching(records, **fields) -> list:

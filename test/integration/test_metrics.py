@@ -13,6 +13,7 @@ import urllib.request
 import pytest
 
 import wacnet
+from wacnet import wait_for
 
 POLICY = """
 apiVersion: projectcalico.org/v3
@@ -50,15 +51,6 @@ def scrape(node, address: str = "127.0.0.1:9475") -> dict:
     return samples
 
 
-def wait_for(predicate, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def remote_endpoint(template: wacnet.Pod, node: str, name: str, ip4: str, labels: dict) -> str:

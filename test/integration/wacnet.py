@@ -104,6 +104,19 @@ def run(cmd: Sequence[str], input: Optional[str] = None, check: bool = True,
     return proc
 
 
+def wait_for(predicate, what: str, timeout: float = 10.0, interval: float = 0.05):
+    """Polls `predicate` until it returns something truthy, and returns that;
+    after `timeout` seconds fails naming `what` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
 def ip_batch(netns: str, commands: Iterable[str]) -> None:
     """Runs `ip` commands (without the leading `ip`) in one process in netns."""
     script = "\n".join(commands) + "\n"
