@@ -153,7 +153,7 @@ TEST_CASE("namespaced policy scopes rule selectors to its namespace unless names
   CHECK(elements(c, set_of(rules[2])).empty());
 }
 
-TEST_CASE("network sets feed selector sets; covered CIDRs are folded") {
+TEST_CASE("network sets feed selector sets, covered CIDRs are folded") {
   Calculator c({"node1"});
   c.upsert_endpoint(ep("default", "web", "node1", "10.244.1.2/32", {{"app", "web"}}));
   model::Policy p = gnp("egress", 1, "app == 'web'");

@@ -86,7 +86,7 @@ TEST_CASE("learner: a matching answer adds the address with timeout = TTL + grac
   }
 }
 
-TEST_CASE("learner: families go to their own set; names no pattern matches are not kept") {
+TEST_CASE("learner: families go to their own set, names no pattern matches are not kept") {
   DnsLearner l(config());
   publish(l, map_of({{"*.example.com", "w"}}), T0);
   CHECK(learn(l, {ans("v6.example.com", "2001:db8::5", 100), ans("other.test", "192.0.2.9", 100),
@@ -112,7 +112,7 @@ TEST_CASE("learner: every name of a CNAME chain feeds the patterns it matches") 
         V{"add fqdn4-c 198.51.100.7 35000", "add fqdn4-w 198.51.100.7 35000"});
 }
 
-TEST_CASE("learner: two names sharing an address share the element; it lives until the later expiry") {
+TEST_CASE("learner: two names sharing an address share the element, it lives until the later expiry") {
   DnsLearner l(config(1));
   publish(l, map_of({{"*.example.com", "w"}}), T0);
   CHECK(learn(l, {ans("a.example.com", "192.0.2.1", 100)}, T0) == V{"add fqdn4-w 192.0.2.1 105000"});
@@ -177,7 +177,7 @@ TEST_CASE("learner: a set created later is filled from the cache with the remain
   }
 }
 
-TEST_CASE("learner: the first map reconciles; sets that go are forgotten with their names") {
+TEST_CASE("learner: the first map reconciles, sets that go are forgotten with their names") {
   DnsLearner l(config());
   publish(l, map_of({{"api.example.com", "a"}, {"x.test", "x"}}), T0);
   learn(l, {ans("api.example.com", "192.0.2.1", 60), ans("x.test", "192.0.2.5", 60)}, T0);
@@ -197,7 +197,7 @@ TEST_CASE("learner: the first map reconciles; sets that go are forgotten with th
   CHECK(patterns[0].elements6 == 0);
 }
 
-TEST_CASE("learner: expiry mirrors the kernel; after it, the address is added again") {
+TEST_CASE("learner: expiry mirrors the kernel, after it, the address is added again") {
   DnsLearner l(config());
   publish(l, map_of({{"api.example.com", "a"}}), T0);
   learn(l, {ans("api.example.com", "192.0.2.1", 5)}, T0);  // 10s (minimum)

@@ -130,7 +130,7 @@ TEST_CASE("tap: malformed and truncated packets are counted, never learned") {
   CHECK(st.parse.packet_errors + st.parse.malformed == 2);
 }
 
-TEST_CASE("tap: a failed write is retried on the next tick; one missing set does not block others") {
+TEST_CASE("tap: a failed write is retried on the next tick, one missing set does not block others") {
   auto writer = std::make_unique<FakeWriter>();
   FakeWriter* w = writer.get();
   DnsTap tap(options(), std::move(writer));
@@ -176,7 +176,7 @@ TEST_CASE("tap: the cache file round-trips through save and a new tap") {
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("trusted servers: configured list wins; else resolv.conf plus the cluster DNS") {
+TEST_CASE("trusted servers: configured list wins, else resolv.conf plus the cluster DNS") {
   auto dir = std::filesystem::temp_directory_path() / ("wac-dns-servers-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto write = [&](const char* name, const char* text) {

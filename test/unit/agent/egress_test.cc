@@ -88,7 +88,7 @@ model::Namespace ns(const std::string& name, model::Labels labels = {}, std::map
 
 }  // namespace
 
-TEST_CASE("egress plan: spec selectors pick pods cluster-wide; sets hold their addresses") {
+TEST_CASE("egress plan: spec selectors pick pods cluster-wide, sets hold their addresses") {
   DesiredState d;
   Planner p(settings(), d);
   p.upsert_namespace(ns("prod", {{"team", "a"}}));
@@ -118,7 +118,7 @@ TEST_CASE("egress plan: spec selectors pick pods cluster-wide; sets hold their a
   CHECK(elements(d, "egw-gw-src4").empty());
 }
 
-TEST_CASE("egress plan: Calico Enterprise annotations pick gateways by label; the pod's own wins") {
+TEST_CASE("egress plan: Calico Enterprise annotations pick gateways by label, the pod's own wins") {
   DesiredState d;
   Planner p(settings(), d);
   auto red = gateway("red", "", {member("node2", "192.0.2.2", "192.0.2.100")});

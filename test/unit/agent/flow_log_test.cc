@@ -220,7 +220,7 @@ TEST_CASE("an unwritable file is counted and the stream goes on") {
   CHECK(watch->pop(item));
 }
 
-TEST_CASE("watchers get the recent records, then new ones; a slow one is told what it lost") {
+TEST_CASE("watchers get the recent records, then new ones, a slow one is told what it lost") {
   FlowHub hub(/*history=*/3, /*queue_capacity=*/2);
   FlowRecord r;
   for (int i = 0; i < 5; ++i) {

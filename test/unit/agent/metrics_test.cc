@@ -120,7 +120,7 @@ TEST_CASE("other parts of wacd register their own families on the registry") {
   CHECK(has_line(m.text(), "wac_test_things_total{result=\"parsed\"} 3"));
 }
 
-TEST_CASE("serving metrics on a bad address fails with the address named; \"\" is off") {
+TEST_CASE("serving metrics on a bad address fails with the address named, \"\" is off") {
   Metrics m;
   Status s = m.serve("127.0.0.1:99999");
   REQUIRE_FALSE(s.ok());

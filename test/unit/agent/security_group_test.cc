@@ -127,7 +127,7 @@ TEST_CASE("sg: a permission becomes Allow rules, one per peer kind, peer on the 
   CHECK(security_group_rules(model::SecurityGroupPermission{}, Direction::Ingress).empty());
 }
 
-TEST_CASE("sg: pod chains get a security group stage; pods in no group are unaffected") {
+TEST_CASE("sg: pod chains get a security group stage, pods in no group are unaffected") {
   World w;
   auto& c = w.calc;
   const auto& web_in = rules(c, "pod-default/web-ingress");
@@ -226,7 +226,7 @@ TEST_CASE("sg: group membership sets follow pods as they come, change groups and
   CHECK(c.desired().chains == chains_before);
 }
 
-TEST_CASE("sg: a local pod leaving its groups loses the stage; unused group chains and sets go") {
+TEST_CASE("sg: a local pod leaving its groups loses the stage, unused group chains and sets go") {
   World w;
   auto& c = w.calc;
   std::string b_members = set_of(rules(c, "sg-0aaaaaaa-ingress")[0]);

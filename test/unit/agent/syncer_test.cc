@@ -49,7 +49,7 @@ struct World {
 
 }  // namespace
 
-TEST_CASE("first sync is a full reconcile; a remote endpoint is an element batch") {
+TEST_CASE("first sync is a full reconcile, a remote endpoint is an element batch") {
   World w;
   w.calc.upsert_endpoint(ep("db", "node1", "10.244.1.2/32", {{"app", "db"}}));
   w.calc.upsert_policy(kPolicy, allow_db_from_fe());
@@ -146,7 +146,7 @@ TEST_CASE("a failing element batch leaves the agent asking for a full sync when 
   CHECK(w.kernel.render().find("10.244.2.9") != std::string::npos);
 }
 
-TEST_CASE("a policy change programs only its own chains; re-rendering unchanged chains is no change") {
+TEST_CASE("a policy change programs only its own chains, re-rendering unchanged chains is no change") {
   World w;
   w.calc.upsert_endpoint(ep("db", "node1", "10.244.1.2/32", {{"app", "db"}}));
   w.calc.upsert_policy(kPolicy, allow_db_from_fe());

@@ -54,7 +54,7 @@ TEST_CASE("routing diff: a route whose next hops changed is replaced in place, n
   CHECK(unreachable.str() == "table 20001 default/0.0.0.0/0 unreachable");
 }
 
-TEST_CASE("routing diff: duplicate present routes are cleaned up; addresses by value") {
+TEST_CASE("routing diff: duplicate present routes are cleaned up, addresses by value") {
   RoutingState want, have;
   want.routes = {ecmp(20001, "0.0.0.0/0", {"192.0.2.2"})};
   have.routes = {ecmp(20001, "0.0.0.0/0", {"192.0.2.2"}), ecmp(20001, "0.0.0.0/0", {"192.0.2.3"})};
