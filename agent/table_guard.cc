@@ -1,5 +1,6 @@
 #include "agent/table_guard.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -32,7 +33,9 @@ TableGuard::~TableGuard() {
 }
 
 Status TableGuard::start() {
-  if (Status s = watcher_.open(); !s.ok()) return s;
+  // Room for the notifications of a large transaction of wacd's own (tens of
+  // thousands of rules and elements); only used while they queue.
+  if (Status s = watcher_.open(32 << 20); !s.ok()) return s;
   socket_.assign(watcher_.fd());
   wait();
   return Status::Ok();
@@ -73,11 +76,23 @@ void TableGuard::note(const netlink::NftCommit& c) {
   bool settling = !pending_.empty();
   pending_ = who;
   if (settling) return;
-  settle_timer_.expires_after(settle_);
+  settle_timer_.expires_after(c.overrun ? overrun_delay() : settle_);
   settle_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     agent_.foreign_change(std::exchange(pending_, std::string()));
   });
+}
+
+// Lost notifications say nothing about who changed the table, and wacd's own
+// largest transactions can overrun the socket themselves; the repair (a full
+// sync) is such a transaction.  So repairs after overruns back off (doubling
+// up to a minute while they keep coming) instead of chasing their own tail.
+std::chrono::milliseconds TableGuard::overrun_delay() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_overrun_ > std::chrono::minutes(5)) overrun_backoff_ = settle_;
+  else overrun_backoff_ = std::min<std::chrono::milliseconds>(overrun_backoff_ * 2, std::chrono::minutes(1));
+  last_overrun_ = now;
+  return overrun_backoff_;
 }
 
 }  // namespace wac::agent

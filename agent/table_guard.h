@@ -31,6 +31,7 @@ class TableGuard {
   void drain();
   void note(const netlink::NftCommit& c);
   bool is_own(const netlink::NftCommit& c) const;
+  std::chrono::milliseconds overrun_delay();
 
   Agent& agent_;
   netlink::NftEventWatcher watcher_;
@@ -40,6 +41,8 @@ class TableGuard {
   std::string pending_;  // who changed the table, while settling ("" = nobody)
   uint32_t own_pid_;
   std::string own_name_;  // this process's comm ("wacd")
+  std::chrono::steady_clock::time_point last_overrun_{};
+  std::chrono::milliseconds overrun_backoff_{0};
 };
 
 }  // namespace wac::agent
