@@ -14,7 +14,8 @@ BUILD=(build-essential cmake pkg-config ninja-build git
 RUNTIME=(nftables iproute2 kmod)
 TEST=(dnsmasq-base iputils-ping socat netcat-openbsd iptables ipset python3 python3-pytest procps psmisc curl openssl
   dpkg-dev rpm debootstrap
-  lintian help2man python3-yaml systemd-container man-db)
+  lintian help2man python3-yaml systemd-container man-db
+  python3-grpcio)  # test_hostile_input.py: raw gRPC to wacd (pulls python3-protobuf)
 
 want=()
 for p in "${BUILD[@]}" "${RUNTIME[@]}" "${TEST[@]}"; do

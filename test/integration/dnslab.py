@@ -26,9 +26,11 @@ CLIENT = str(HERE / "dns_client.py")
 SHORT_TTL = 2
 
 
-def wacd_config(hold: bool) -> str:
-    return ("dns: {ttlGraceSeconds: 1, minTTLSeconds: 1, maxTTLSeconds: 3600, "
-            f"holdResponses: {'true' if hold else 'false'}}}\n")
+def wacd_config(hold: bool, **dns) -> str:
+    """wacd's dns: section; keyword arguments add or override keys (maxAddressesPerName=100)."""
+    settings = {"ttlGraceSeconds": 1, "minTTLSeconds": 1, "maxTTLSeconds": 3600,
+                "holdResponses": "true" if hold else "false", **dns}
+    return "dns: {" + ", ".join(f"{k}: {v}" for k, v in settings.items()) + "}\n"
 
 
 class ResolvFiles:
@@ -67,7 +69,7 @@ def allow_domains(*domains, port=80):
 
 
 class DnsLab:
-    def __init__(self, topo, resolv_files, hold=True, race_names=0, extra_config=""):
+    def __init__(self, topo, resolv_files, hold=True, race_names=0, extra_config="", dns_settings=None):
         self.topo = topo
         self.node = topo.add_node()
         self.client = topo.add_pod("default", "client", labels={"app": "client"})
@@ -86,7 +88,7 @@ class DnsLab:
         self.resolv_files = resolv_files
         self.use_resolver(self.client, "198.51.100.10")
         config = topo.workdir / "wacd.yaml"
-        config.write_text(wacd_config(hold) + extra_config)
+        config.write_text(wacd_config(hold, **(dns_settings or {})) + extra_config)
         self.wacd = topo.start_wacd(self.node, extra_args=["-c", str(config)])
         self.wacd.apply(wacnet.cluster_yaml(topo.pods))
 
