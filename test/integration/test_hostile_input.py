@@ -269,15 +269,27 @@ GRPC_CASES = {
         apply_request(namespace("fine"), global_network_policy("bad-selector", "app == 'x")),
         "GlobalNetworkPolicy bad-selector: spec.selector: invalid selector \"app == 'x\": unterminated string "
         "at offset 7: expected a closing '"),
+    "Delete: unknown kind": (
+        delete_request(("Frobnicator", "x")),
+        'Frobnicator x: kind: unknown kind "Frobnicator" (expected one of Namespace, WorkloadEndpoint, '
+        "NetworkPolicy, GlobalNetworkPolicy, NetworkSet, GlobalNetworkSet, K8sNetworkPolicy, SecurityGroup, "
+        "EgressGateway)", "Delete"),
+    "Delete: 1 MB name": (
+        delete_request(("Namespace", ONE_MB)),
+        'Namespace "' + "a" * 40 + '..." (1048576 bytes): name: invalid name "' + "a" * 64 + '..." (1048576 bytes): '
+        "must be no more than 63 characters (is 1048576)", "Delete"),
+    "Delete: namespaced kind without namespace": (
+        delete_request(("NetworkPolicy", "x")),
+        "NetworkPolicy x: namespace: required for NetworkPolicy", "Delete"),
 }
 
 
 @pytest.mark.parametrize("case", list(GRPC_CASES))
 def test_bad_resource_over_grpc(lab, case):
-    request, expected = GRPC_CASES[case]
+    request, expected, method = (*GRPC_CASES[case], "Apply")[:3]
     before, rss = lab.state(), lab.rss_kb()
     start = time.monotonic()
-    got = rpc(lab.wacd, "Apply", request)
+    got = rpc(lab.wacd, method, request)
     took = time.monotonic() - start
     assert got == ("INVALID_ARGUMENT", expected)
     assert took < 5, f"{case}: {took:.2f}s\n{lab.wacd.log_tail(30)}"
