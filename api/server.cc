@@ -38,6 +38,19 @@ grpc::Status invalid(const std::string& message) {
   return {grpc::StatusCode::INVALID_ARGUMENT, m};
 }
 
+// A newer client's request-level option (a dry run, say) must not be
+// silently dropped and the request carried out as if it were not there.
+bool has_unknown_fields(const google::protobuf::Message& req, grpc::Status& status) {
+  const auto& unknown = req.GetReflection()->GetUnknownFields(req);
+  if (unknown.empty()) return false;
+  std::string numbers;
+  for (int i = 0; i < unknown.field_count() && i < 8; ++i)
+    numbers += (numbers.empty() ? "" : ", ") + std::to_string(unknown.field(i).number());
+  status = invalid(req.GetDescriptor()->name() + ": contains fields this version of wac does not know (field numbers " +
+                   numbers + ")");
+  return true;
+}
+
 std::string sys_error(const std::string& what, int err) { return what + ": " + std::strerror(err); }
 
 // ------------------------------------------------------------ flow watch
@@ -134,6 +147,10 @@ class WacService final : public v1::Wac::CallbackService {
   grpc::ServerUnaryReactor* Apply(grpc::CallbackServerContext* ctx, const v1::ApplyRequest* req,
                                   v1::ApplyResponse*) override {
     auto* reactor = ctx->DefaultReactor();
+    if (grpc::Status unknown; has_unknown_fields(*req, unknown)) {
+      reactor->Finish(unknown);
+      return reactor;
+    }
     std::vector<model::Resource> resources;
     Problems problems = translate_all(req->resources(), resources);
     if (!problems.ok()) reactor->Finish(invalid(problems.str()));
@@ -145,6 +162,10 @@ class WacService final : public v1::Wac::CallbackService {
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const v1::DeleteRequest* req,
                                    v1::DeleteResponse*) override {
     auto* reactor = ctx->DefaultReactor();
+    if (grpc::Status unknown; has_unknown_fields(*req, unknown)) {
+      reactor->Finish(unknown);
+      return reactor;
+    }
     std::vector<model::Key> keys;
     Problems problems = translate_refs(req->refs(), keys);
     if (!problems.ok()) reactor->Finish(invalid(problems.str()));
@@ -156,6 +177,10 @@ class WacService final : public v1::Wac::CallbackService {
   grpc::ServerUnaryReactor* ReplaceAll(grpc::CallbackServerContext* ctx, const v1::ReplaceAllRequest* req,
                                        v1::ReplaceAllResponse*) override {
     auto* reactor = ctx->DefaultReactor();
+    if (grpc::Status unknown; has_unknown_fields(*req, unknown)) {
+      reactor->Finish(unknown);
+      return reactor;
+    }
     std::vector<model::Resource> resources;
     Problems problems = translate_all(req->resources(), resources);
     if (!problems.ok()) reactor->Finish(invalid(problems.str()));

@@ -97,6 +97,17 @@ constexpr size_t kMaxStringBytesAny = 256 * 1024;  // one annotation may be this
 
 // ------------------------------------------------------------ every message
 
+std::string unknown_field_numbers(const google::protobuf::UnknownFieldSet& u) {
+  std::string out;
+  for (int i = 0; i < u.field_count() && i < 8; ++i) {
+    if (!out.empty()) out += ", ";
+    out += std::to_string(u.field(i).number());
+  }
+  return out;
+}
+
+const std::string kUnknownFields = "contains fields this version of wac does not know (field numbers ";
+
 class MessageChecker {
  public:
   explicit MessageChecker(Ctx& ctx) : ctx_(ctx) {}
@@ -104,8 +115,7 @@ class MessageChecker {
   void check(const Message& m, const std::string& path) {
     const auto* refl = m.GetReflection();
     if (!refl->GetUnknownFields(m).empty())
-      ctx_.error(path, "contains fields this version of wac does not know (field numbers " +
-                           unknown_numbers(refl->GetUnknownFields(m)) + ")");
+      ctx_.error(path, kUnknownFields + unknown_field_numbers(refl->GetUnknownFields(m)) + ")");
     std::vector<const FieldDescriptor*> fields;
     refl->ListFields(m, &fields);
     for (const FieldDescriptor* f : fields) {
@@ -152,15 +162,6 @@ class MessageChecker {
       if (value->cpp_type() == FieldDescriptor::CPPTYPE_STRING)
         check_string(entry.GetReflection()->GetString(entry, value), [&] { return at_key(path, k); });
     }
-  }
-
-  static std::string unknown_numbers(const google::protobuf::UnknownFieldSet& u) {
-    std::string out;
-    for (int i = 0; i < u.field_count() && i < 8; ++i) {
-      if (!out.empty()) out += ", ";
-      out += std::to_string(u.field(i).number());
-    }
-    return out;
   }
 
   Ctx& ctx_;
@@ -407,8 +408,16 @@ model::Body translate_body(const v1::Resource& in, Ctx& ctx) {
 Problems translate(const v1::Resource& in, model::Resource& out) {
   Ctx ctx(resource_label(in));
   const KindInfo* kind = kind_of(in);
+  const auto& unknown = in.GetReflection()->GetUnknownFields(in);
   if (!kind) {
-    ctx.error("", "no resource kind set");
+    // A kind of a newer wac arrives as an unknown field of the Resource.
+    ctx.error("", unknown.empty() ? std::string("no resource kind set")
+                                  : "a kind this version of wac does not know (field numbers " +
+                                        unknown_field_numbers(unknown) + ")");
+    return ctx.take();
+  }
+  if (!unknown.empty()) {
+    ctx.error("", kUnknownFields + unknown_field_numbers(unknown) + ")");
     return ctx.take();
   }
   // Encoding and size problems first: the checks below assume sane strings.
@@ -436,6 +445,14 @@ Problems translate_all(const google::protobuf::RepeatedPtrField<v1::Resource>& i
   std::vector<model::Resource> result(size_t(in.size()));
   std::map<model::Key, int> first_index;
   for (int i = 0; i < in.size(); ++i) {
+    if (!kind_of(in.Get(i))) {  // no name to go by: the position says which
+      Problems p = translate(in.Get(i), result[size_t(i)]);
+      for (auto problem : p.items()) {
+        problem.resource = "resources[" + std::to_string(i) + "]";
+        problems.add(std::move(problem));
+      }
+      continue;
+    }
     problems.append(translate(in.Get(i), result[size_t(i)]));
     if (!problems.ok()) continue;
     auto [it, inserted] = first_index.emplace(result[size_t(i)].key, i);
