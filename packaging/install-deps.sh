@@ -15,7 +15,8 @@ RUNTIME=(nftables iproute2 kmod)
 TEST=(dnsmasq-base iputils-ping socat netcat-openbsd iptables ipset python3 python3-pytest procps psmisc curl openssl
   dpkg-dev rpm debootstrap
   lintian help2man python3-yaml systemd-container man-db
-  python3-grpcio)  # test_hostile_input.py: raw gRPC to wacd (pulls python3-protobuf)
+  python3-grpcio  # test_hostile_input.py: raw gRPC to wacd (pulls python3-protobuf)
+  python3-nftables)  # test/bench/compare: libnftables one call per change
 
 want=()
 for p in "${BUILD[@]}" "${RUNTIME[@]}" "${TEST[@]}"; do
