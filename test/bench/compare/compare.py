@@ -54,8 +54,10 @@ def log(msg: str) -> None:
 
 
 # --------------------------------------------------------------------------
-# running commands inside a namespace without `ip netns exec` (which also
-# remounts /sys: a few ms that would be charged to the baselines)
+# running commands inside a namespace: `nsenter --net=...` started without a
+# preexec hook, so Python can vfork (a plain fork of this large process, or
+# `ip netns exec`, which also remounts /sys, would charge milliseconds to the
+# baselines that wacctl, started the same way, does not pay)
 
 
 class NetnsRunner:
@@ -63,17 +65,13 @@ class NetnsRunner:
         self.netns = netns
         self.fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
 
-    def _enter(self) -> None:
-        if _libc.setns(self.fd, CLONE_NEWNET) != 0:
-            os._exit(126)
-
     def run(self, argv, input_path: str | None = None, check: bool = True) -> float:
-        """Runs argv in the namespace; returns wall seconds (fork to exit)."""
+        """Runs argv in the namespace; returns wall seconds (spawn to exit)."""
         stdin = open(input_path, "rb") if input_path else subprocess.DEVNULL
+        cmd = ["nsenter", f"--net=/run/netns/{self.netns}", "--", *argv]
         try:
             t = time.perf_counter()
-            proc = subprocess.run(argv, stdin=stdin, capture_output=True, preexec_fn=self._enter,
-                                  pass_fds=(self.fd,))
+            proc = subprocess.run(cmd, stdin=stdin, capture_output=True)
             dt = time.perf_counter() - t
         finally:
             if input_path:
@@ -655,8 +653,8 @@ def main(argv) -> int:
                 log(f"timing {name} at {size} endpoints")
                 figures[size][name] = time_impl(name, args, size, wacd_bin, wacctl_bin)
                 for change, v in figures[size][name].items():
-                    log(f"  {change:9s} median {fmt(statistics.median(v))}  runs: "
-                        + " ".join(fmt(x) for x in v))
+                    show = (lambda x: str(int(x))) if change == "full_syncs" else fmt
+                    log(f"  {change:13s} median {show(statistics.median(v))}  runs: " + " ".join(show(x) for x in v))
         for name in args.impls:
             labels[name] = {"wac": Wac.label, "iptables-legacy": "iptables-legacy + ipset",
                             "iptables-nft": "iptables-nft + ipset", "nft-file": NftNaive.label,
@@ -715,9 +713,25 @@ READING = """
 - **libnftables, one call per change**: on that table, the element commands of one change (`add element` /
   `delete element`) in one `nft_run_cmd_from_buffer` call through Debian's python3-nftables, in-process
   (no process start); `nft -f` of the same commands is the CLI equivalent. Element changes only.
-- Baseline commands run in the node namespace via setns(2) before exec (no `ip netns exec`); rendering their
-  input files is not counted. wac's figures include wacctl's process start and YAML parsing (`wacctl status`
-  gives that floor).
+- Baseline commands run in the node namespace through `nsenter --net=` (no `ip netns exec`); rendering their
+  input files is not counted. wac's figures include wacctl's process start and YAML parsing; the command floor
+  line gives, per column, a command that changes nothing (`wacctl status`; `/bin/true` through nsenter).
+- **wac, in-agent sync**: the agent's own time for the change (diff + kernel), the increase of
+  `wac_sync_duration_seconds_sum` for the `elements` and `transaction` paths across the `wacctl apply`,
+  scraped from wacd's metrics. It leaves out YAML parsing, gRPC, validation, the state journal and the
+  calculation (`agent_bench.md` has the calculation), and the full syncs below.
+
+## Lost notifications: wac's end-to-end figures are dominated by a defect
+
+At these sizes one of wac's own transactions (the cold one: ~90,000 operations; a full sync: ~13,000)
+produces more nf_tables change notifications than the table guard's netlink socket buffers
+(`netlink/nft_events.cc`, default receive buffer). The overrun (ENOBUFS) is taken as a foreign change
+("unknown (nftables notifications were lost) changed table inet wac; restoring it with a full sync"), and the
+full sync that follows overruns the buffer again: wacd keeps running full syncs of ~1-1.5 s back to back, also
+when idle (16 in 10 s at 1,000 endpoints after the cold apply). Every `wacctl` request waits behind the one in
+progress, so wac's `wacctl apply` (and even `wacctl status`) figures above are mostly that wait; the count of
+full syncs during the changes is printed under each table. `agent_bench` does not run the table guard and does
+not see it. The in-agent sync column shows what the changes themselves cost.
 - Before any timing, a small cluster from the same generator is enforced by each implementation in turn with
   its local pods as real network namespaces, and a connection matrix (pod to pod, pod to an external host,
   external host to pod) must match the reference model's verdicts for every implementation.
