@@ -673,7 +673,13 @@ def main(argv) -> int:
 
 def write_results(args, argv, figures, text, elapsed, wacd_src) -> None:
     m = machine()
-    p = params_for(args, 0)
+    p = params_for(args, max(figures))
+    shapes = []
+    for size in figures:
+        model = C.Model(C.Cluster(params_for(args, size)))
+        keys = model.sets_in_use()
+        shapes.append(f"{size:,} endpoints: {len(model.active)} active policies, {len(keys)} selector sets, "
+                      f"{sum(len(model.members(k)) for k in keys):,} set members")
     cmd = "test/bench/compare/run.sh" + ("" if not argv else " " + " ".join(argv))
     body = f"""# Control-plane comparison: wac against iptables + ipset and naive nftables
 
@@ -687,6 +693,7 @@ Command (root): `{cmd}` ({elapsed:.0f} s)
 - Cluster (seed {p.seed}): N endpoints with {p.local} on the measured node, {p.policies} policies (half
   namespaced), {p.netsets} global network sets x {p.cidrs_per_set} CIDRs, {p.namespaces} namespaces. Each figure is the median
   of {args.reps} (cold) or {2 * args.reps} (changes) runs; every implementation runs in its own fresh node namespace.
+- Programmed on the node (the baselines' sets; wac shares sets between equal selectors): {"; ".join(shapes)}.
 
 {text}
 """
