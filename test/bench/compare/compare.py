@@ -566,7 +566,7 @@ def table(figures: dict, impls: list, labels: dict) -> str:
                                if by_impl.get(i, {}).get("floor")) + ".")
         if w.get("full_syncs"):
             out.append(f"\nwac full syncs started by its table guard during the {size:,}-endpoint changes: "
-                       f"{int(w['full_syncs'][0])} (see the note on lost notifications below).")
+                       f"{int(w['full_syncs'][0])} (see 'Full syncs during the changes' below).")
     return "\n".join(out) + "\n"
 
 
