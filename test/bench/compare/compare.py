@@ -204,6 +204,17 @@ class Wac(Impl):
     def floor(self) -> float:
         return self._ctl("status")
 
+    def yaml_cpu(self) -> float:
+        """CPU seconds wacctl spends on the cold YAML alone: `apply` to a socket
+        nobody listens on (it reads and converts every document, then fails
+        to connect)."""
+        import resource
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([self.wacctl_bin, "--socket", str(self.workdir / "nobody.sock"), "--timeout", "1",
+                        "apply", "-f", str(self.workdir / "cluster.yaml")], capture_output=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
     def add_endpoint(self, cl, model, e) -> float:
         path = self.write("ep.yaml", wacnet.to_yaml(C.Cluster.endpoint_doc(e)))
         return self.timed("apply", path=path)
@@ -479,6 +490,8 @@ def time_impl(impl_name: str, args, endpoints: int, wacd_bin, wacctl_bin) -> dic
             if "cold" in impl.changes:
                 for r in range(args.reps):
                     rec("cold", impl.load(cl, model))
+                if is_wac:
+                    out["yaml_cpu"] = [impl.yaml_cpu() for _ in range(args.reps)]
             else:
                 NftNaive.load(impl, cl, model)       # the table the element commands change
             reps = 2 * args.reps
@@ -564,6 +577,9 @@ def table(figures: dict, impls: list, labels: dict) -> str:
                    "`wacctl status` for wac, `/bin/true` started the same way for the baselines: "
                    + "; ".join(f"{labels[i]}: {fmt(med(by_impl[i]['floor']))}" for i in cols
                                if by_impl.get(i, {}).get("floor")) + ".")
+        if w.get("yaml_cpu"):
+            out.append(f"\nOf wac's cold figure, wacctl reading and converting the YAML alone takes "
+                       f"{fmt(med(w['yaml_cpu']))} of CPU (`wacctl apply` to a socket nobody listens on).")
         if w.get("full_syncs"):
             out.append(f"\nwac full syncs started by its table guard during the {size:,}-endpoint changes: "
                        f"{int(w['full_syncs'][0])} (see 'Full syncs during the changes' below).")
