@@ -234,6 +234,111 @@ class Wac(Impl):
         super().close()
 
 
+_proto_classes = {}
+
+
+def proto_classes() -> dict:
+    """wac.v1 message classes (python-protobuf) from a descriptor set protoc
+    makes of api/proto/wac/v1/wac.proto (protoc: a build dependency)."""
+    if not _proto_classes:
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "wac.pb"
+            subprocess.run(["protoc", f"-I{REPO / 'api' / 'proto'}", "--include_imports",
+                            f"--descriptor_set_out={out}", "wac/v1/wac.proto"], check=True)
+            files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+        pool = descriptor_pool.DescriptorPool()
+        for f in files.file:
+            pool.Add(f)
+        make = getattr(message_factory, "GetMessageClass", None)
+        for name in ("ApplyRequest", "DeleteRequest", "StatusRequest"):
+            d = pool.FindMessageTypeByName(f"wac.v1.{name}")
+            _proto_classes[name] = make(d) if make else message_factory.MessageFactory(pool).GetPrototype(d)
+    return _proto_classes
+
+
+def _proto_json(value):
+    """A YAML document's spec as proto3 JSON: ports are strings in wac.proto."""
+    if isinstance(value, dict):
+        return {k: ([str(p) for p in v] if k == "ports" else _proto_json(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_proto_json(v) for v in value]
+    return value
+
+
+def apply_request(docs) -> bytes:
+    from google.protobuf import json_format
+    resources = []
+    for d in docs:
+        oneof = d["kind"][0].lower() + d["kind"][1:]
+        resources.append({oneof: _proto_json({k: v for k, v in d.items() if k in ("metadata", "spec")})})
+    msg = json_format.ParseDict({"resources": resources}, proto_classes()["ApplyRequest"]())
+    return msg.SerializeToString()
+
+
+class WacGrpc(Wac):
+    """wac driven the way a controller drives it: one gRPC connection kept
+    open, each change one Apply (python3-grpcio); no wacctl, no YAML."""
+    name, label = "wac-grpc", "wac (gRPC `Apply`, connection kept open)"
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        import grpc
+        self._grpc = grpc
+        self.channel = None
+
+    def start_empty(self) -> None:
+        super().start_empty()
+        if self.channel is not None:
+            self.channel.close()
+        opts = [("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)]
+        self.channel = self._grpc.insecure_channel(f"unix:{self.wacd.socket}", options=opts)
+        self.calls = {m: self.channel.unary_unary(f"/wac.v1.Wac/{m}") for m in ("Apply", "Delete", "Status")}
+        self.calls["Status"](b"", timeout=30)   # connected before anything is timed
+
+    def _rpc(self, method: str, request: bytes) -> float:
+        t = time.perf_counter()
+        self.calls[method](request, timeout=600)
+        return time.perf_counter() - t
+
+    def _apply_timed(self, docs) -> float:
+        request = apply_request(docs)
+        before = self.metrics()
+        dt = self._rpc("Apply", request)
+        after = self.metrics()
+        delta = lambda k: after.get(k, 0.0) - before.get(k, 0.0)
+        self.last_sync = delta(("seconds", "elements")) + delta(("seconds", "transaction"))
+        return dt
+
+    def load(self, cl, model) -> float:
+        self.start_empty()
+        return self._apply_timed(cl.documents())
+
+    def floor(self) -> float:
+        return self._rpc("Status", b"")
+
+    def add_endpoint(self, cl, model, e) -> float:
+        return self._apply_timed([C.Cluster.endpoint_doc(e)])
+
+    def remove_endpoint(self, cl, model, e) -> None:
+        from google.protobuf import json_format
+        meta = C.Cluster.endpoint_doc(e)["metadata"]
+        req = json_format.ParseDict({"refs": [{"kind": "WorkloadEndpoint", "namespace": meta["namespace"],
+                                               "name": meta["name"]}]}, proto_classes()["DeleteRequest"]())
+        self._rpc("Delete", req.SerializeToString())
+
+    def change_policy(self, cl, model, pol) -> float:
+        return self._apply_timed([C.Cluster.policy_doc(pol)])
+
+    def change_netset(self, cl, model, s, old) -> float:
+        return self._apply_timed([C.Cluster.netset_doc(s)])
+
+    def close(self) -> None:
+        if self.channel is not None:
+            self.channel.close()
+        super().close()
+
+
 class Iptables(Impl):
     """Calico-classic model: `ipset restore` then `iptables-restore`; changes
     as Calico makes them (ipset add/del deltas; --noflush rewrite of the
@@ -447,6 +552,8 @@ def make_impls(topo, node, workdir, wacd_bin, wacctl_bin, args, element_impls=Tr
     for name in args.impls:
         if name == "wac":
             impls.append(Wac(topo, node, workdir / "wac", wacd_bin, wacctl_bin))
+        elif name == "wac-grpc":
+            impls.append(WacGrpc(topo, node, workdir / name, wacd_bin, wacctl_bin))
         elif name.startswith("iptables-"):
             impls.append(Iptables(topo, node, workdir / name, name.split("-", 1)[1]))
         elif name == "nft-file":
@@ -490,7 +597,7 @@ def time_impl(impl_name: str, args, endpoints: int, wacd_bin, wacctl_bin) -> dic
             if "cold" in impl.changes:
                 for r in range(args.reps):
                     rec("cold", impl.load(cl, model))
-                if is_wac:
+                if type(impl) is Wac:
                     out["yaml_cpu"] = [impl.yaml_cpu() for _ in range(args.reps)]
             else:
                 NftNaive.load(impl, cl, model)       # the table the element commands change
@@ -543,46 +650,45 @@ def ratio(r: float) -> str:
 
 
 def table(figures: dict, impls: list, labels: dict) -> str:
-    """figures[size][impl][change] = [seconds]; one table per size."""
+    """figures[size][impl][change] = [seconds]; one table per size.  Ratios
+    are wac / baseline: with `wacctl apply`, then with the gRPC Apply."""
     med = lambda v: statistics.median(v) if v else None
     out = []
+    wac_cols = [i for i in impls if i in ("wac", "wac-grpc")]
     for size, by_impl in figures.items():
-        w = by_impl.get("wac", {})
-        out.append(f"\n**{size:,} endpoints** (medians; in brackets wac / that implementation: "
-                   "first with wac's end-to-end `wacctl apply`, then with wac's in-agent sync; < 1 = wac faster)\n")
-        cols = list(impls)
-        head = [labels[i] for i in cols]
-        if "wac" in cols:
-            head.insert(1, "wac, in-agent sync (diff + kernel, from its metrics)")
+        w, g = by_impl.get("wac", {}), by_impl.get("wac-grpc", {})
+        out.append(f"\n**{size:,} endpoints** (medians; in brackets wac / that implementation, first with "
+                   "`wacctl apply`, then with the gRPC `Apply`; < 1 = wac faster)\n")
+        cols = wac_cols + (["sync"] if "wac" in wac_cols else []) + [i for i in impls if i not in wac_cols]
+        head = [labels[i] if i != "sync" else "wac, in-agent sync (diff + kernel, from its metrics)" for i in cols]
         out.append("| change | " + " | ".join(head) + " |")
         out.append("|---|" + "---|" * len(head))
         for change, title in CHANGES:
-            wac_e2e, wac_sync = med(w.get(change)), med(w.get("sync:" + change))
+            refs = [med(w.get(change)), med(g.get(change))]
             cells = []
             for i in cols:
-                m = med(by_impl.get(i, {}).get(change))
+                m = med(w.get("sync:" + change)) if i == "sync" else med(by_impl.get(i, {}).get(change))
                 if m is None:
                     cells.append("n/a")
-                elif i == "wac":
-                    cells.append(fmt(m))
-                    cells.append(fmt(wac_sync))
-                else:
-                    cell = fmt(m)
-                    if wac_e2e is not None:
-                        cell += (f" ({ratio(wac_e2e / m)} / {ratio(wac_sync / m)})" if wac_sync
-                                 else f" ({ratio(wac_e2e / m)})")
-                    cells.append(cell)
+                    continue
+                cell = fmt(m)
+                if i not in wac_cols and i != "sync":
+                    rs = [ratio(r / m) for r in refs if r is not None]
+                    if rs:
+                        cell += f" ({' / '.join(rs)})"
+                cells.append(cell)
             out.append(f"| {title} | " + " | ".join(cells) + " |")
-        out.append("\nCommand floor (a command that changes nothing; included in each figure of that column): "
-                   "`wacctl status` for wac, `/bin/true` started the same way for the baselines: "
-                   + "; ".join(f"{labels[i]}: {fmt(med(by_impl[i]['floor']))}" for i in cols
+        out.append("\nFloor (a request that changes nothing; included in each figure of that column): `wacctl status`, "
+                   "a gRPC `Status` call, and `/bin/true` started the way each baseline's commands are: "
+                   + "; ".join(f"{labels[i]}: {fmt(med(by_impl[i]['floor']))}" for i in impls
                                if by_impl.get(i, {}).get("floor")) + ".")
         if w.get("yaml_cpu"):
-            out.append(f"\nOf wac's cold figure, wacctl reading and converting the YAML alone takes "
+            out.append(f"\nOf wac's cold `wacctl apply`, wacctl reading and converting the YAML alone takes "
                        f"{fmt(med(w['yaml_cpu']))} of CPU (`wacctl apply` to a socket nobody listens on).")
-        if w.get("full_syncs"):
+        syncs = [int(by_impl[i]["full_syncs"][0]) for i in wac_cols if by_impl.get(i, {}).get("full_syncs")]
+        if syncs:
             out.append(f"\nwac full syncs started by its table guard during the {size:,}-endpoint changes: "
-                       f"{int(w['full_syncs'][0])} (see 'Full syncs during the changes' below).")
+                       f"{' and '.join(map(str, syncs))} (see 'Full syncs during the changes' below).")
     return "\n".join(out) + "\n"
 
 
@@ -639,12 +745,13 @@ def main(argv) -> int:
     ap.add_argument("--namespaces", type=int, default=100)
     ap.add_argument("--apps", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--impls", default="wac,iptables-legacy,iptables-nft,nft-file,libnftables,nft-cli")
+    ap.add_argument("--impls", default="wac,wac-grpc,iptables-legacy,iptables-nft,nft-file,libnftables,nft-cli")
     ap.add_argument("--build-dir", default=os.environ.get("WAC_BUILD_DIR"),
                     help="where wacd and wacctl are (agent/, api/); default $WAC_BUILD_DIR, else PATH")
     ap.add_argument("--out", default=str(REPO / "test/bench/results/compare.md"))
     ap.add_argument("--no-write", action="store_true", help="print the table, do not write --out")
     ap.add_argument("--skip-matrix", action="store_true")
+    ap.add_argument("--wacd-note", default="", help="what the binaries are (e.g. the commit they were built from), for the results")
     ap.add_argument("--render", metavar="JSON", help="write --out again from a run's compare.json; measure nothing")
     args = ap.parse_args(argv)
     args.impls = args.impls.split(",")
@@ -683,7 +790,10 @@ def main(argv) -> int:
         elapsed = time.monotonic() - started
         if not args.no_write:
             cmd = "test/bench/compare/run.sh" + ("" if not argv else " " + " ".join(argv))
-            write_results(args, cmd, figures, elapsed, wacd_src, machine())
+            m = machine()
+            if args.wacd_note:
+                m["wacd_note"] = f" ({args.wacd_note})"
+            write_results(args, cmd, figures, elapsed, wacd_src, m)
         log(f"done in {elapsed:.0f} s")
         return 0
     finally:
@@ -739,7 +849,7 @@ def render(args) -> int:
 
 
 def impl_labels(impls: list) -> dict:
-    known = {"wac": Wac.label, "iptables-legacy": "iptables-legacy + ipset", "iptables-nft": "iptables-nft + ipset",
+    known = {"wac": Wac.label, "wac-grpc": WacGrpc.label, "iptables-legacy": "iptables-legacy + ipset", "iptables-nft": "iptables-nft + ipset",
              "nft-file": NftNaive.label, "libnftables": NftElements.label, "nft-cli": NftCli.label}
     return {name: known[name] for name in impls}
 
@@ -751,6 +861,9 @@ READING = """
   (state journal), calculates and programs the kernel, then answers. Cold = a wacd with an empty state
   directory and no `inet wac` table, given the whole cluster in one apply. The in-agent figures (no wacctl, no
   YAML, no gRPC) are in `agent_bench.md`.
+- **wac, gRPC**: the same resources as one `Apply` call each on a gRPC connection kept open (python3-grpcio,
+  messages built from `api/proto/wac/v1/wac.proto`), until the answer: how a cluster controller drives wac.
+  Converting the documents into the request is not counted, as rendering the baselines' files is not.
 - **iptables + ipset** (Calico's classic dataplane model): per-pod chains `cali-fw-*`/`cali-tw-*` behind
   linear dispatch chains, a chain per policy and direction, one `hash:net` ipset per rule selector. Cold =
   `ipset restore` of every set and member, then `iptables-restore` of the filter table. Changes as Calico
