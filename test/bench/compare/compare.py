@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import socket
 import statistics
@@ -789,7 +790,7 @@ def main(argv) -> int:
         print(table(figures, args.impls, impl_labels(args.impls)))
         elapsed = time.monotonic() - started
         if not args.no_write:
-            cmd = "test/bench/compare/run.sh" + ("" if not argv else " " + " ".join(argv))
+            cmd = shlex.join(["test/bench/compare/run.sh", *argv])
             m = machine()
             if args.wacd_note:
                 m["wacd_note"] = f" ({args.wacd_note})"
