@@ -41,13 +41,9 @@ grpc::Status invalid(const std::string& message) {
 // A newer client's request-level option (a dry run, say) must not be
 // silently dropped and the request carried out as if it were not there.
 bool has_unknown_fields(const google::protobuf::Message& req, grpc::Status& status) {
-  const auto& unknown = req.GetReflection()->GetUnknownFields(req);
+  std::string unknown = unknown_field_numbers(req);
   if (unknown.empty()) return false;
-  std::string numbers;
-  for (int i = 0; i < unknown.field_count() && i < 8; ++i)
-    numbers += (numbers.empty() ? "" : ", ") + std::to_string(unknown.field(i).number());
-  status = invalid(req.GetDescriptor()->name() + ": contains fields this version of wac does not know (field numbers " +
-                   numbers + ")");
+  status = invalid(req.GetDescriptor()->name() + ": " + unknown_fields_message(unknown));
   return true;
 }
 

@@ -97,25 +97,14 @@ constexpr size_t kMaxStringBytesAny = 256 * 1024;  // one annotation may be this
 
 // ------------------------------------------------------------ every message
 
-std::string unknown_field_numbers(const google::protobuf::UnknownFieldSet& u) {
-  std::string out;
-  for (int i = 0; i < u.field_count() && i < 8; ++i) {
-    if (!out.empty()) out += ", ";
-    out += std::to_string(u.field(i).number());
-  }
-  return out;
-}
-
-const std::string kUnknownFields = "contains fields this version of wac does not know (field numbers ";
-
 class MessageChecker {
  public:
   explicit MessageChecker(Ctx& ctx) : ctx_(ctx) {}
 
   void check(const Message& m, const std::string& path) {
     const auto* refl = m.GetReflection();
-    if (!refl->GetUnknownFields(m).empty())
-      ctx_.error(path, kUnknownFields + unknown_field_numbers(refl->GetUnknownFields(m)) + ")");
+    if (std::string unknown = unknown_field_numbers(m); !unknown.empty())
+      ctx_.error(path, unknown_fields_message(unknown));
     std::vector<const FieldDescriptor*> fields;
     refl->ListFields(m, &fields);
     for (const FieldDescriptor* f : fields) {
@@ -405,19 +394,32 @@ model::Body translate_body(const v1::Resource& in, Ctx& ctx) {
 
 }  // namespace
 
+std::string unknown_field_numbers(const google::protobuf::Message& m) {
+  const auto& u = m.GetReflection()->GetUnknownFields(m);
+  std::string out;
+  for (int i = 0; i < u.field_count() && i < 8; ++i) {
+    if (!out.empty()) out += ", ";
+    out += std::to_string(u.field(i).number());
+  }
+  return out;
+}
+
+std::string unknown_fields_message(const std::string& numbers) {
+  return "contains fields this version of wac does not know (field numbers " + numbers + ")";
+}
+
 Problems translate(const v1::Resource& in, model::Resource& out) {
   Ctx ctx(resource_label(in));
   const KindInfo* kind = kind_of(in);
-  const auto& unknown = in.GetReflection()->GetUnknownFields(in);
+  std::string unknown = unknown_field_numbers(in);
   if (!kind) {
     // A kind of a newer wac arrives as an unknown field of the Resource.
     ctx.error("", unknown.empty() ? std::string("no resource kind set")
-                                  : "a kind this version of wac does not know (field numbers " +
-                                        unknown_field_numbers(unknown) + ")");
+                                  : "a kind this version of wac does not know (field numbers " + unknown + ")");
     return ctx.take();
   }
   if (!unknown.empty()) {
-    ctx.error("", kUnknownFields + unknown_field_numbers(unknown) + ")");
+    ctx.error("", unknown_fields_message(unknown));
     return ctx.take();
   }
   // Encoding and size problems first: the checks below assume sane strings.

@@ -84,6 +84,12 @@ Problems translate(const v1::Resource& in, model::Resource& out);
 // A request's resources: each translated, the count limited, and two
 // resources with the same key rejected ("duplicate").  `out` is filled only
 // when the result is ok().
+// The numbers of the fields `m` itself carries that this version of wac does
+// not know ("2, 99"; at most eight), or "" when there are none; and the
+// problem text that names them.
+std::string unknown_field_numbers(const google::protobuf::Message& m);
+std::string unknown_fields_message(const std::string& numbers);
+
 Problems translate_all(const google::protobuf::RepeatedPtrField<v1::Resource>& in,
                        std::vector<model::Resource>& out);
 

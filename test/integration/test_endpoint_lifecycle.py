@@ -7,22 +7,7 @@ import json
 import wacnet
 from wacnet import Case
 
-POLICY = """
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: srv-from-clients
-spec:
-  selector: app == 'srv'
-  types: [Ingress]
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source:
-      selector: role == 'client'
-    destination:
-      ports: [80]
-"""
+POLICY = wacnet.SRV_FROM_CLIENTS
 
 
 def test_endpoint_delete_readd_and_late_interface(topo):

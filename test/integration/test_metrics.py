@@ -15,22 +15,7 @@ import pytest
 import wacnet
 from wacnet import wait_for
 
-POLICY = """
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: srv-from-clients
-spec:
-  selector: app == 'srv'
-  types: [Ingress]
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source:
-      selector: role == 'client'
-    destination:
-      ports: [80]
-"""
+POLICY = wacnet.SRV_FROM_CLIENTS
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$")
 

@@ -9,22 +9,7 @@ import time
 import wacnet
 from wacnet import Case
 
-POLICY = """
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: srv-from-clients
-spec:
-  selector: app == 'srv'
-  types: [Ingress]
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source:
-      selector: role == 'client'
-    destination:
-      ports: [80]
-"""
+POLICY = wacnet.SRV_FROM_CLIENTS
 
 ALSO_ALLOW_BAD = POLICY.replace("role == 'client'", "role in {'client', 'bad'}")
 

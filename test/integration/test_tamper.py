@@ -10,22 +10,7 @@ import time
 import wacnet
 from wacnet import Case, run
 
-POLICY = """
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: srv-from-clients
-spec:
-  selector: app == 'srv'
-  types: [Ingress]
-  ingress:
-  - action: Allow
-    protocol: TCP
-    source:
-      selector: role == 'client'
-    destination:
-      ports: [80]
-"""
+POLICY = wacnet.SRV_FROM_CLIENTS
 
 
 def nft(node, *args):

@@ -72,6 +72,26 @@ CALICO_HOST_MAC = "ee:ee:ee:ee:ee:ee"
 IFNAMSIZ = 15  # usable characters in an interface name
 
 
+# The policy most single-node tests enforce: pods labelled app=srv accept
+# TCP 80 from pods labelled role=client, and nothing else.
+SRV_FROM_CLIENTS = """
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: srv-from-clients
+spec:
+  selector: app == 'srv'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    source:
+      selector: role == 'client'
+    destination:
+      ports: [80]
+"""
+
+
 def calico_iface_name(namespace: str, pod: str, prefix: str = "cali") -> str:
     """Host-side interface name the way Calico's CNI plugin derives it."""
     digest = hashlib.sha1(f"{namespace}.{pod}".encode()).hexdigest()
