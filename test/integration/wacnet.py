@@ -878,6 +878,28 @@ class EstablishedConnection:
 # wacd / wacctl
 
 
+def process_memory(pid: int) -> dict:
+    """VmRSS and VmHWM (peak RSS) in KiB, VmRSS split into anonymous memory
+    (heap, stacks) and file pages (the binary and libraries it touched), and
+    the thread count, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.split()[0] if value.split() else ""
+    return {"rss_kib": int(fields["VmRSS"]), "hwm_kib": int(fields["VmHWM"]), "anon_kib": int(fields["RssAnon"]),
+            "file_kib": int(fields["RssFile"]), "threads": int(fields["Threads"])}
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class BinaryNotFound(RuntimeError):
     pass
 
@@ -938,6 +960,15 @@ class Wacd:
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        """wacd's own pid: `ip netns exec` and setpriv exec it in place."""
+        pid = self.proc.pid
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        if comm != "wacd":
+            raise WacdError(f"pid {pid} is {comm!r}, not wacd")
+        return pid
 
     def start(self, ready_timeout: float = 20.0) -> "Wacd":
         if self.running:

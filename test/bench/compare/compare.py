@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "test" / "integration"))
 
 import cluster as C  # noqa: E402
+import wacgrpc  # noqa: E402
 import wacnet  # noqa: E402
 from wacnet import Case  # noqa: E402
 
@@ -235,48 +236,6 @@ class Wac(Impl):
         super().close()
 
 
-_proto_classes = {}
-
-
-def proto_classes() -> dict:
-    """wac.v1 message classes (python-protobuf) from a descriptor set protoc
-    makes of api/proto/wac/v1/wac.proto (protoc: a build dependency)."""
-    if not _proto_classes:
-        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "wac.pb"
-            subprocess.run(["protoc", f"-I{REPO / 'api' / 'proto'}", "--include_imports",
-                            f"--descriptor_set_out={out}", "wac/v1/wac.proto"], check=True)
-            files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
-        pool = descriptor_pool.DescriptorPool()
-        for f in files.file:
-            pool.Add(f)
-        make = getattr(message_factory, "GetMessageClass", None)
-        for name in ("ApplyRequest", "DeleteRequest", "StatusRequest"):
-            d = pool.FindMessageTypeByName(f"wac.v1.{name}")
-            _proto_classes[name] = make(d) if make else message_factory.MessageFactory(pool).GetPrototype(d)
-    return _proto_classes
-
-
-def _proto_json(value):
-    """A YAML document's spec as proto3 JSON: ports are strings in wac.proto."""
-    if isinstance(value, dict):
-        return {k: ([str(p) for p in v] if k == "ports" else _proto_json(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_proto_json(v) for v in value]
-    return value
-
-
-def apply_request(docs) -> bytes:
-    from google.protobuf import json_format
-    resources = []
-    for d in docs:
-        oneof = d["kind"][0].lower() + d["kind"][1:]
-        resources.append({oneof: _proto_json({k: v for k, v in d.items() if k in ("metadata", "spec")})})
-    msg = json_format.ParseDict({"resources": resources}, proto_classes()["ApplyRequest"]())
-    return msg.SerializeToString()
-
-
 class WacGrpc(Wac):
     """wac driven the way a controller drives it: one gRPC connection kept
     open, each change one Apply (python3-grpcio); no wacctl, no YAML."""
@@ -284,26 +243,22 @@ class WacGrpc(Wac):
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
-        import grpc
-        self._grpc = grpc
-        self.channel = None
+        self.controller = None
 
     def start_empty(self) -> None:
         super().start_empty()
-        if self.channel is not None:
-            self.channel.close()
-        opts = [("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)]
-        self.channel = self._grpc.insecure_channel(f"unix:{self.wacd.socket}", options=opts)
-        self.calls = {m: self.channel.unary_unary(f"/wac.v1.Wac/{m}") for m in ("Apply", "Delete", "Status")}
-        self.calls["Status"](b"", timeout=30)   # connected before anything is timed
+        if self.controller is not None:
+            self.controller.close()
+        self.controller = wacgrpc.Controller(self.wacd.socket)
+        self.controller.call("Status", b"")   # connected before anything is timed
 
     def _rpc(self, method: str, request: bytes) -> float:
         t = time.perf_counter()
-        self.calls[method](request, timeout=600)
+        self.controller.call(method, request)
         return time.perf_counter() - t
 
     def _apply_timed(self, docs) -> float:
-        request = apply_request(docs)
+        request = wacgrpc.apply_request(docs)
         before = self.metrics()
         dt = self._rpc("Apply", request)
         after = self.metrics()
@@ -322,11 +277,7 @@ class WacGrpc(Wac):
         return self._apply_timed([C.Cluster.endpoint_doc(e)])
 
     def remove_endpoint(self, cl, model, e) -> None:
-        from google.protobuf import json_format
-        meta = C.Cluster.endpoint_doc(e)["metadata"]
-        req = json_format.ParseDict({"refs": [{"kind": "WorkloadEndpoint", "namespace": meta["namespace"],
-                                               "name": meta["name"]}]}, proto_classes()["DeleteRequest"]())
-        self._rpc("Delete", req.SerializeToString())
+        self._rpc("Delete", wacgrpc.delete_request([C.Cluster.endpoint_doc(e)]))
 
     def change_policy(self, cl, model, pol) -> float:
         return self._apply_timed([C.Cluster.policy_doc(pol)])
@@ -335,8 +286,8 @@ class WacGrpc(Wac):
         return self._apply_timed([C.Cluster.netset_doc(s)])
 
     def close(self) -> None:
-        if self.channel is not None:
-            self.channel.close()
+        if self.controller is not None:
+            self.controller.close()
         super().close()
 
 
