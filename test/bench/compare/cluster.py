@@ -20,6 +20,11 @@ Only what the generator produces is supported: selectors are conjunctions of
 and destination nets, namespaced policies whose endpoint selectors stay in
 their namespace and whose network-set selectors use `namespaceSelector:
 global()`.  Every policy has its own order, so no tie-break is involved.
+
+Domain patterns (Params.domains, 0 unless asked for: the baselines have no
+DNS policy) are egress rules allowing `destination.domains`; with nothing
+resolved they allow nothing, which is how the model and the baselines treat
+them.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ class Rule:
     dst_nets: tuple = ()
     dst_ports: tuple = ()
     global_sets: bool = False            # namespaceSelector: global() on the selector
+    domains: tuple = ()                  # destination.domains (DNS policy)
 
 
 @dataclasses.dataclass
@@ -116,6 +122,7 @@ class Params:
     cidrs_per_set: int = 200
     namespaces: int = 100
     apps: int = 1000
+    domains: int = 0                     # domain patterns, spread over the policies round-robin
     seed: int = 1
     ext_ip: Optional[str] = None         # put this address in some network sets and source nets
 
@@ -191,7 +198,17 @@ class Cluster:
             egress.append(Rule("Allow", None, dst_sel=sel(netset=f"set{rnd.randrange(p.netsets)}"),
                                global_sets=ns is not None))
         egress.append(Rule("Allow", "UDP", dst_ports=(53,)))
+        patterns = self._domain_patterns(i)
+        if patterns:
+            egress.append(Rule("Allow", "TCP", dst_ports=(443,), domains=patterns))
         return Policy(f"p{i}", ns, i, sel(app=f"app{a}"), ingress, egress)
+
+    def _domain_patterns(self, i: int) -> tuple:
+        """Patterns j with j % policies == i: every other one a wildcard, as
+        egress allow-lists mix exact API hosts with whole provider zones."""
+        p = self.p
+        return tuple(f"*.zone{j}.example.test" if j % 2 else f"api{j}.example.test"
+                     for j in range(i, p.domains, p.policies))
 
     # -- changes the benchmark makes ---------------------------------------
 
@@ -238,6 +255,8 @@ class Cluster:
             dst["nets"] = list(rule.dst_nets)
         if rule.dst_ports:
             dst["ports"] = list(rule.dst_ports)
+        if rule.domains:
+            dst["domains"] = list(rule.domains)
         if src:
             doc["source"] = src
         if dst:
@@ -400,6 +419,8 @@ class Model:
         return any(a in ipaddress.ip_network(c) for c in cidrs)
 
     def _rule_matches(self, pol: Policy, rule: Rule, direction: str, peer: str, proto: str, port: int) -> bool:
+        if rule.domains:
+            return False    # nothing resolved: a domain rule matches no address
         if rule.protocol and rule.protocol.lower() != proto:
             return False
         if rule.dst_ports and port not in rule.dst_ports:
@@ -468,6 +489,8 @@ def ipt_policy_rules(model: Model, pol: Policy, direction: str) -> list:
     chain = policy_chain(pol, direction)
     lines = []
     for rule in getattr(pol, direction):
+        if rule.domains:
+            continue        # allows nothing until names are resolved; no DNS policy here
         match = _ipt_proto_ports(rule)
         s, nets = (rule.src_sel, rule.src_nets) if direction == "ingress" else (rule.dst_sel, rule.dst_nets)
         flag = "src" if direction == "ingress" else "dst"
@@ -558,6 +581,8 @@ def _nft_match(model: Model, pol: Policy, rule: Rule, direction: str, net: Optio
 def nft_policy_chain_body(model: Model, pol: Policy, direction: str) -> list:
     lines = []
     for rule in getattr(pol, direction):
+        if rule.domains:
+            continue        # as in ipt_policy_rules
         nets = rule.src_nets if direction == "ingress" else rule.dst_nets
         for net in (nets or [None]):
             m = _nft_match(model, pol, rule, direction, net)
