@@ -1259,6 +1259,24 @@ class Topology:
         self._ext_lan_node = node
         self._refresh_routes()
 
+    def add_linked_external(self, name: str = "srv", node: Optional[Node] = None,
+                            addresses: int = 1) -> ExternalHost:
+        """A host on ROUTED_NET4 (203.0.113.10, .11, ...) with a veth of its own
+        straight into the node, where the link is 203.0.113.1: no bridge on
+        the way, the shortest forwarded path (test/bench/packet).  One per
+        node; not with add_fabric_router, which owns that network."""
+        node = node or (self.nodes[0] if self.nodes else self.add_node())
+        if self._router:
+            raise ValueError("add_fabric_router already uses 203.0.113.0/24")
+        host = ExternalHost(name, node, self._add_netns(f"x-{name}"),
+                            [f"203.0.113.{10 + n}" for n in range(addresses)], [])
+        ip_batch(host.netns, [f"link add eth0 type veth peer name {name}0 netns {node.netns}"])
+        ip_batch(node.netns, [f"link set {name}0 up", f"addr add 203.0.113.1/24 dev {name}0"])
+        ip_batch(host.netns, ["link set eth0 up", *(f"addr add {a}/24 dev eth0" for a in host.ip4s),
+                              "route add default via 203.0.113.1"])
+        self.externals.append(host)
+        return host
+
     # -- a router on the node network ------------------------------------
 
     def add_fabric_router(self) -> str:

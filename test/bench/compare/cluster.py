@@ -15,6 +15,12 @@ addresses each rule selector holds, and the verdict for one connection.  The
 baselines are rendered from it; the connection matrix compares wac and each
 baseline against its verdicts.
 
+With `Params.focus_policies` = K > 0 the cluster also has one more local pod,
+the packet benchmark's client (test/bench/packet): K global policies select it,
+each with rules like every other policy's (other apps, ports, network sets),
+and only the last one's last rules allow its traffic to SERVER_NET, so that
+traffic is decided at the end of the pod's rule list.
+
 Only what the generator produces is supported: selectors are conjunctions of
 `key == 'v'` / `key in {...}`, actions Allow and Deny, TCP/UDP ports, source
 and destination nets, namespaced policies whose endpoint selectors stay in
@@ -39,6 +45,13 @@ POD_NET = ipaddress.ip_network("10.128.0.0/10")      # endpoint addresses
 NETSET_NET = ipaddress.ip_network("100.64.0.0/10")   # network-set CIDRs (/28s, every other one)
 EXT_NET = "198.51.100.0/24"                          # documentation range: the external host
 ACCEPT_MARK = 0x10000
+
+# the packet benchmark's focus pod and the server it talks to
+SERVER_NET = "203.0.113.0/24"                        # documentation range
+FOCUS_APP = "bench-client"
+FOCUS_ORDER = 100000                                 # after every ordinary policy (orders 0..policies-1)
+FOCUS_TCP_PORT, FOCUS_UDP_PORT = 8080, 9000          # egress to SERVER_NET, allowed by the last focus policy
+FOCUS_INGRESS_PORT = 7000                            # ingress from SERVER_NET, allowed by the last focus policy
 
 # --------------------------------------------------------------------------
 # selectors
@@ -125,6 +138,7 @@ class Params:
     domains: int = 0                     # domain patterns, spread over the policies round-robin
     seed: int = 1
     ext_ip: Optional[str] = None         # put this address in some network sets and source nets
+    focus_policies: int = 0              # > 0: the packet benchmark's client pod and this many policies on it
 
 
 def calico_iface(ns: str, pod: str) -> str:
@@ -156,6 +170,12 @@ class Cluster:
         for k in range(p.netsets):
             self.netsets[f"set{k}"] = self._netset(k, 0)
         self.policies = [self._policy(i, rnd) for i in range(p.policies)]
+        self.focus = None
+        if p.focus_policies > 0:
+            # generated after everything else, so the rest of the cluster is the same for every K
+            self.focus = self._focus_endpoint()
+            self.endpoints.append(self.focus)
+            self.policies += [self._focus_policy(j, rnd) for j in range(p.focus_policies)]
 
     # -- generators -------------------------------------------------------
 
@@ -209,6 +229,24 @@ class Cluster:
         p = self.p
         return tuple(f"*.zone{j}.example.test" if j % 2 else f"api{j}.example.test"
                      for j in range(i, p.domains, p.policies))
+
+    def _focus_endpoint(self) -> Endpoint:
+        ns, pod = "ns0", FOCUS_APP
+        return Endpoint(ns, pod, self.NODE, calico_iface(ns, pod), endpoint_ip(self.p.endpoints),
+                        {"app": FOCUS_APP, "tier": "web"})
+
+    def _focus_policy(self, j: int, rnd: random.Random) -> Policy:
+        """The rules of an ordinary global policy (an even index), none of
+        which matches the client's traffic to SERVER_NET; the last focus
+        policy ends with the rules that allow it."""
+        base = self._policy(2 * j, rnd)
+        pol = Policy(f"{FOCUS_APP}-{j}", None, FOCUS_ORDER + j, sel(app=FOCUS_APP), base.ingress, base.egress)
+        if j == self.p.focus_policies - 1:
+            pol.egress = pol.egress + [Rule("Allow", "TCP", dst_nets=(SERVER_NET,), dst_ports=(FOCUS_TCP_PORT,)),
+                                       Rule("Allow", "UDP", dst_nets=(SERVER_NET,), dst_ports=(FOCUS_UDP_PORT,))]
+            pol.ingress = pol.ingress + [Rule("Allow", "TCP", src_nets=(SERVER_NET,),
+                                              dst_ports=(FOCUS_INGRESS_PORT,))]
+        return pol
 
     # -- changes the benchmark makes ---------------------------------------
 
@@ -329,6 +367,7 @@ class Model:
         self.active = [p for p in ordered if p.key in by_key]
         self._members = {}
         self._by_label = None
+        self._parsed = {}   # CIDR tuple -> ip_network objects
 
     @staticmethod
     def _candidates(pol: Policy, by_app: dict) -> list:
@@ -416,7 +455,15 @@ class Model:
 
     def _in(self, ip: str, cidrs) -> bool:
         a = ipaddress.ip_address(ip)
-        return any(a in ipaddress.ip_network(c) for c in cidrs)
+        return any(a in n for n in self._networks(tuple(cidrs)))
+
+    def _networks(self, cidrs: tuple) -> list:
+        """Parsed once: a pod that thousands of policies select asks about
+        the same 200-CIDR sets again and again."""
+        nets = self._parsed.get(cidrs)
+        if nets is None:
+            nets = self._parsed[cidrs] = [ipaddress.ip_network(c) for c in cidrs]
+        return nets
 
     def _rule_matches(self, pol: Policy, rule: Rule, direction: str, peer: str, proto: str, port: int) -> bool:
         if rule.domains:
@@ -530,19 +577,54 @@ def ipset_restore_cold(model: Model) -> str:
     return "\n".join(out) + "\n"
 
 
+def _common_prefix(names: list) -> str:
+    first, last = min(names), max(names)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+def ipt_dispatch(ifaces: list, root: str, flag: str, target_prefix: str) -> tuple:
+    """(chains, rules) of one dispatch direction as Calico's iptables mode
+    builds it: a shallow tree, not one rule per interface in a row.  Names
+    are grouped by the character after their common prefix; a group of one
+    is matched in the root chain, a larger group gets a child chain the root
+    reaches with one wildcard match.  Unknown interfaces are dropped."""
+    names = sorted(set(ifaces))
+    chains, rules = [root], []
+    if not names:
+        return chains, [f"-A {root} -j DROP"]
+    common = _common_prefix(names)
+    groups = {}
+    for name in names:
+        groups.setdefault(name[:len(common) + 1], []).append(name)
+    for prefix, members in groups.items():
+        if len(members) == 1:
+            rules.append(f"-A {root} {flag} {members[0]} -g {target_prefix}{members[0]}")
+            continue
+        child = f"{root}-{prefix[len(common):]}"
+        chains.append(child)
+        rules.append(f"-A {root} {flag} {prefix}+ -g {child}")
+        rules += [f"-A {child} {flag} {m} -g {target_prefix}{m}" for m in members]
+        rules.append(f"-A {child} -j DROP")
+    rules.append(f"-A {root} -j DROP")
+    return chains, rules
+
+
 def iptables_restore_cold(model: Model) -> str:
-    chains = ["cali-FORWARD", "cali-from-wl-dispatch", "cali-to-wl-dispatch"]
+    chains = ["cali-FORWARD"]
     rules = ["-A FORWARD -j cali-FORWARD",
              "-A cali-FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
              "-A cali-FORWARD -m conntrack --ctstate INVALID -j DROP",
              "-A cali-FORWARD -i cali+ -j cali-from-wl-dispatch",
              "-A cali-FORWARD -o cali+ -j cali-to-wl-dispatch",
              "-A cali-FORWARD -j ACCEPT"]
-    for e in model.local:
-        rules.append(f"-A cali-from-wl-dispatch -i {e.iface} -g cali-fw-{e.iface}")
-        rules.append(f"-A cali-to-wl-dispatch -o {e.iface} -g cali-tw-{e.iface}")
-    rules.append("-A cali-from-wl-dispatch -j DROP")
-    rules.append("-A cali-to-wl-dispatch -j DROP")
+    ifaces = [e.iface for e in model.local]
+    for root, flag, target in (("cali-from-wl-dispatch", "-i", "cali-fw-"), ("cali-to-wl-dispatch", "-o", "cali-tw-")):
+        c, r = ipt_dispatch(ifaces, root, flag, target)
+        chains += c
+        rules += r
     for pol in model.active:
         for d in ("ingress", "egress"):
             chains.append(policy_chain(pol, d))

@@ -453,9 +453,10 @@ def matrix_cases(model: C.Model, pods: dict, ext) -> tuple:
     return cases, listen
 
 
-def check_matrix(args, wacd_bin, wacctl_bin) -> list:
-    """Returns [(implementation, mismatches, cases)]; raises nothing."""
-    params = C.Params(seed=args.seed, ext_ip="198.51.100.10", **CHECK_PARAMS)
+def check_matrix(args, wacd_bin, wacctl_bin, focus_policies: int = 0) -> list:
+    """Returns [(implementation, mismatches, cases)]; raises nothing.
+    focus_policies: the packet benchmark's client pod and policies too."""
+    params = C.Params(seed=args.seed, ext_ip="198.51.100.10", focus_policies=focus_policies, **CHECK_PARAMS)
     cl = C.Cluster(params)
     model = C.Model(cl)
     outcome = []
@@ -817,7 +818,9 @@ READING = """
   messages built from `api/proto/wac/v1/wac.proto`), until the answer: how a cluster controller drives wac.
   Converting the documents into the request is not counted, as rendering the baselines' files is not.
 - **iptables + ipset** (Calico's classic dataplane model): per-pod chains `cali-fw-*`/`cali-tw-*` behind
-  linear dispatch chains, a chain per policy and direction, one `hash:net` ipset per rule selector. Cold =
+  dispatch chains (a shallow tree by interface name, as Calico builds them; runs before the packet benchmark
+  used one linear chain per direction), a chain per policy and direction, one `hash:net` ipset per rule
+  selector. Cold =
   `ipset restore` of every set and member, then `iptables-restore` of the filter table. Changes as Calico
   makes them: an endpoint or network-set change is an `ipset restore` of `add`/`del` lines; a policy change is
   `iptables-restore --noflush` rewriting that policy's two chains. Measured with the legacy (`x_tables`) and
@@ -847,8 +850,7 @@ it again, back to back (16 full syncs in 10 s when idle); every `wacctl apply` w
 
 ## Not measured here (issue 6)
 
-The packet path (connections/s, forwarding rate against a no-policy and conntrack-only ruleset), DNS policy
-against the baselines, agent memory and CPU at scale, 100,000 endpoints in the default run (pass
+DNS policy against the baselines (the packet path is `test/bench/packet`, results in `packet.md`), agent memory and CPU at scale, 100,000 endpoints in the default run (pass
 `--sizes 1000,10000,100000`), and endpoint removal (the removal runs between additions are not timed).
 """
 
