@@ -4,6 +4,8 @@
 #include "api/translate.h"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/reflection.h>
 #include <google/protobuf/unknown_field_set.h>
 
@@ -408,6 +410,24 @@ std::string unknown_fields_message(const std::string& numbers) {
   return "contains fields this version of wac does not know (field numbers " + numbers + ")";
 }
 
+namespace {
+
+// Map entries (labels, annotations) sorted by key: the same resource always
+// has the same bytes, so re-applying it is recognised as no change (agent.cc
+// compares sources) whatever order the sender's map iterated in.
+std::string deterministic_bytes(const google::protobuf::Message& message) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&coded);
+  }  // the coded stream trims `out` to what was written when it goes
+  return out;
+}
+
+}  // namespace
+
 Problems translate(const v1::Resource& in, model::Resource& out) {
   Ctx ctx(resource_label(in));
   const KindInfo* kind = kind_of(in);
@@ -433,7 +453,7 @@ Problems translate(const v1::Resource& in, model::Resource& out) {
   if (!ctx.ok()) return ctx.take();
   out.key = {kind->kind, meta.namespace_(), meta.name()};
   out.body = std::move(body);
-  out.source = in.SerializeAsString();
+  out.source = deterministic_bytes(in);
   return ctx.take();
 }
 

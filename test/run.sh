@@ -1,40 +1,64 @@
 #!/usr/bin/env bash
-# Builds wac and runs every test: unit (no root), integration (root, in
-# network namespaces the tests create), then the same suite under
-# ASan+UBSan, then each libFuzzer target for a bounded time.
-# Usage (as root, from anywhere):  test/run.sh [--full]
-#   default   build, unit tests, integration tests
-#   --full    also the ASan+UBSan build of the whole suite and bounded fuzzing
+# Builds wac and runs every test; .ci/run calls this.  As root, from anywhere.
+#
+#   test/run.sh           what CI runs (~25 min on 2 cores):
+#     1. release build (gcc, RelWithDebInfo, what the packages ship):
+#        unit tests, packaging tests (deb/rpm, a clean Debian root, systemd)
+#     2. sanitizer build (clang, ASan + UBSan, -O0; the libraries also carry
+#        libFuzzer's coverage hooks, so one build serves the suite and the
+#        fuzzers): unit tests, integration tests (root, network namespaces the
+#        tests create), every seed corpus replayed, then each fuzzer for
+#        FUZZ_SECONDS (default 10) from its committed seeds
+#   test/run.sh --quick   the developer loop: release build, unit and
+#                         integration tests, no sanitizers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-QUICK=1; [ "${1:-}" = "--full" ] && QUICK=0
+MODE=ci; [ "${1:-}" = "--quick" ] && MODE=quick
 JOBS=${JOBS:-$(nproc)}
-FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 
 bash packaging/install-deps.sh
 
-step() { printf '\n==== %s ====\n' "$*"; }
+step() { printf '\n==== %s  [%s]\n' "$*" "$(date -u +%H:%M:%S)"; }
+in_build() { local dir=$1; shift; (cd "$dir" && "$@"); }
 
-step "build (RelWithDebInfo)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build -j"$JOBS"
+release_build() {
+  step "release build (gcc, RelWithDebInfo)"
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  ninja -C build -j"$JOBS"
+}
 
-step "unit and integration tests"
-(cd build && ctest --output-on-failure -j"$JOBS" -L unit)
-(cd build && ctest --output-on-failure -LE unit)
+sanitizer_build() {
+  step "sanitizer build (clang, ASan+UBSan, libFuzzer coverage)"
+  CC=clang CXX=clang++ cmake -S . -B build-san -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    "-DCMAKE_CXX_FLAGS_DEBUG=-O0 -gline-tables-only" "-DCMAKE_C_FLAGS_DEBUG=-O0 -gline-tables-only" \
+    -DWAC_SANITIZE=ON -DWAC_FUZZ=ON -DWAC_TESTS=ON >/dev/null
+  ninja -C build-san -j"$JOBS"
+}
 
-if [ "$QUICK" = 0 ]; then
-  step "ASan+UBSan build and tests"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DWAC_SANITIZE=ON >/dev/null
-  ninja -C build-asan -j"$JOBS"
-  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  (cd build-asan && ctest --output-on-failure -j"$JOBS" -L unit)
-  (cd build-asan && ctest --output-on-failure -LE unit)
+# Any sanitizer report fails the test that triggered it.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-  step "fuzzing (${FUZZ_SECONDS}s per target, committed seed corpora)"
-  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWAC_FUZZ=ON -DWAC_TESTS=ON >/dev/null
-  ninja -C build-fuzz -j"$JOBS" fuzzers
-  "$ROOT/test/fuzz/run-fuzzers.sh" build-fuzz "$FUZZ_SECONDS"
+release_build
+step "unit tests (release)"
+in_build build ctest --output-on-failure -j"$JOBS" -L unit
+if [ "$MODE" = quick ]; then
+  step "integration tests (release)"
+  in_build build ctest --output-on-failure -L integration
+  step "all tests passed"
+  exit 0
 fi
+step "packaging tests (release)"
+in_build build ctest --output-on-failure -L packaging
+
+sanitizer_build
+step "unit tests (ASan+UBSan)"
+in_build build-san ctest --output-on-failure -j"$JOBS" -L unit
+step "integration tests (ASan+UBSan)"
+in_build build-san ctest --output-on-failure -L integration
+step "fuzzing: seed corpora replayed, then ${FUZZ_SECONDS}s per fuzzer"
+in_build build-san ctest --output-on-failure -j"$JOBS" -L fuzz
+"$ROOT/test/fuzz/run-fuzzers.sh" build-san "$FUZZ_SECONDS"
 step "all tests passed"

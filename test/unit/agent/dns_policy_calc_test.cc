@@ -89,7 +89,7 @@ TEST_CASE("dns calc: destination.domains use timeout sets the syncer leaves to t
   CHECK(rules.size() == 4);  // two domains x two families
   const auto& sets = c.domain_sets();
   REQUIRE(sets.count("api.example.com"));
-  const auto& [v4, v6] = sets.at("api.example.com");
+  const auto [v4, v6] = sets.at("api.example.com");  // copies: remove_policy below erases the entry
   const DesiredSet& d4 = c.desired().sets.at(v4);
   CHECK(d4.decl.timeout);
   CHECK_FALSE(d4.decl.interval);

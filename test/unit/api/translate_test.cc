@@ -439,3 +439,27 @@ TEST_CASE("resource references") {
         "GlobalNetworkPolicy x/p: namespace: must be empty: GlobalNetworkPolicy is cluster-scoped");
   CHECK(translate_ref(ref("Namespace", "", "UPPER"), key).str().find("name: invalid name") != std::string::npos);
 }
+
+TEST_CASE("a resource's stored source does not depend on its map order") {
+  // Debug builds of protobuf iterate maps in a random order; the agent
+  // compares sources to tell a real change from a re-send.
+  auto with_labels = [](bool reversed) {
+    v1::Resource r;
+    auto& labels = *r.mutable_namespace_()->mutable_metadata()->mutable_labels();
+    r.mutable_namespace_()->mutable_metadata()->set_name("ordered");
+    for (int i = 0; i < 64; ++i) {
+      int n = reversed ? 63 - i : i;
+      labels["key" + std::to_string(n)] = "value" + std::to_string(n);
+    }
+    model::Resource out;
+    REQUIRE(translate(r, out).ok());
+    return out.source;
+  };
+  std::string first = with_labels(false);
+  CHECK(with_labels(true) == first);
+  v1::Resource parsed;
+  REQUIRE(parsed.ParseFromString(first));
+  model::Resource again;
+  REQUIRE(translate(parsed, again).ok());
+  CHECK(again.source == first);
+}
