@@ -3,7 +3,8 @@
 # WAC_FUZZ build for a fixed number of executions, on a copy of its committed
 # seed corpus, then a Markdown table of what each run did.
 #   test/fuzz/record-runs.sh BUILD_DIR [RUNS] > test/fuzz/RESULTS.md
-# RUNS defaults to 10,000,000 per target.  A crash or sanitizer report stops
+# RUNS defaults to 10,000,000 per target; FUZZERS="a_fuzz b_fuzz" limits the
+# run to those (the others are not built, say, or take too long here).  A crash or sanitizer report stops
 # that fuzzer with its reproducer under BUILD_DIR/ (libFuzzer's artifact
 # prefix) and makes the script exit non-zero after the table.
 set -euo pipefail
@@ -21,6 +22,7 @@ rows=()
 for_each_fuzzer() {
   local exe corpus work log start seconds status
   while read -r exe corpus; do
+    if [ -n "${FUZZERS:-}" ] && [[ " $FUZZERS " != *" $(basename "$exe") "* ]]; then continue; fi
     work=$(mktemp -d); log=$(mktemp)
     cp -r "$corpus"/. "$work"/ 2>/dev/null || true
     start=$SECONDS
