@@ -240,7 +240,7 @@ def test_a_flood_is_rate_limited_and_counted(topo):
     finally:
         sock.close()
     elapsed = time.monotonic() - start
-    assert elapsed < 1.0, f"the flood took {elapsed:.2f}s"
+    assert elapsed < wacnet.bound(1.0), f"the flood took {elapsed:.2f}s"
 
     after = settled(node, "wac_flow_logs_packets_total")
     written = len(read_records(flows)) - lines_before

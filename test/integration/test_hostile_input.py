@@ -292,7 +292,7 @@ def test_bad_resource_over_grpc(lab, case):
     got = rpc(lab.wacd, method, request)
     took = time.monotonic() - start
     assert got == ("INVALID_ARGUMENT", expected)
-    assert took < 5, f"{case}: {took:.2f}s\n{lab.wacd.log_tail(30)}"
+    assert took < wacnet.bound(5), f"{case}: {took:.2f}s\n{lab.wacd.log_tail(30)}"
     lab.assert_unchanged(before, case)
     grown = lab.assert_healthy(rss, case)
     report(f"grpc {case}: {took * 1000:.0f} ms, RSS +{grown} KiB: {expected[:100]}")
@@ -442,7 +442,7 @@ def test_huge_batch_with_one_bad_resource(lab):
     took = time.monotonic() - start
     assert got == ("INVALID_ARGUMENT", 'Namespace Bad_Name: metadata.name: invalid name "Bad_Name": must consist '
                    "of lower case alphanumeric characters or '-' (DNS-1123 label)")
-    assert took < 5, took
+    assert took < wacnet.bound(5), took
     lab.assert_unchanged(before, "huge bad batch")
     grown = lab.assert_healthy(rss, "huge bad batch", rss_growth_kb=256 * 1024)
     report(f"grpc {BATCH} resources, last invalid: refused in {took:.2f}s, RSS +{grown} KiB")
@@ -456,7 +456,7 @@ def test_huge_batch_with_one_bad_resource(lab):
     assert proc.stderr.decode().strip() == (
         f"<stdin>: document {WACCTL_BATCH} (Namespace Bad_Name): metadata.name: invalid name \"Bad_Name\": must consist "
         "of lower case alphanumeric characters or '-' (DNS-1123 label)")
-    assert took < 15, took
+    assert took < wacnet.bound(15), took
     lab.assert_unchanged(before, "huge bad batch (wacctl)")
     report(f"wacctl {WACCTL_BATCH} documents, last invalid: refused in {took:.2f}s")
 
@@ -487,7 +487,7 @@ def test_huge_valid_batch_does_not_stall_the_agent(lab):
     assert got == ("OK", b""), got
     assert all(code == "OK" for _, code in waits), waits
     longest = max(w for w, _ in waits)
-    assert applied < 10 and longest < 5, (applied, longest)
+    assert applied < wacnet.bound(10) and longest < wacnet.bound(5), (applied, longest)
     status = json.loads(lab.wacd.ctl("status", "-o", "json").stdout)
     assert int(status["counts"]["Namespace"]) >= BATCH, status["counts"]
     grown = lab.assert_healthy(rss, "huge valid batch", rss_growth_kb=512 * 1024)
@@ -531,7 +531,7 @@ def test_million_net_network_set(lab):
     got = rpc(lab.wacd, "Apply", request)
     accepted = time.monotonic() - start
     assert got == ("OK", b""), got
-    assert accepted < 10, accepted
+    assert accepted < wacnet.bound(10), accepted
     # Unused, the set is stored but not programmed: the ruleset is as before.
     wacnet.assert_same_ruleset(before[1], lab.wacd.ruleset(), "an unused network set")
     grown = lab.assert_healthy(rss, "10^6 nets", rss_growth_kb=768 * 1024)
@@ -572,7 +572,7 @@ def test_used_large_network_set_is_programmed_cheaply(fresh_lab):
     report(f"policy using a {USED_NETS}-net set: applied in {took:.2f}s, RSS +{grown} KiB, "
            f"foreign changes {status.get('foreignChanges', 0)}")
     assert int(status.get("foreignChanges", 0)) == 0, status.get("lastForeignChange")
-    assert grown < 64 * 1024 and took < 2, (grown, took)
+    assert grown < wacnet.bound(64 * 1024) and took < wacnet.bound(2), (grown, took)
 
 
 # ---------------------------------------------------------------------------
@@ -674,7 +674,7 @@ def test_dns_address_flood_is_capped(topo, resolv_files):
     assert evicted >= FLOOD - MAX_PER_NAME, lab.dns_stats()
     assert stat(lab, "answersTruncated") > truncated, lab.dns_stats()  # the 4,000-record message: 512 read
     grown = wacd_rss_kb(lab.wacd) - rss
-    assert grown < 16 * 1024, grown
+    assert grown < wacnet.bound(16 * 1024), grown
     status = json.loads(lab.wacd.ctl("status", "-o", "json").stdout)
     assert status.get("lastSyncOk") and int(status["dns"].get("writeErrors", 0)) == 0, status
     report(f"dns flood: {FLOOD + 81} addresses for one name in {took:.2f}s; kept {len(kept)}, "

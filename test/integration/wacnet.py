@@ -921,6 +921,24 @@ def find_binary(name: str) -> str:
                          f"(build it: ninja -C <build> {name})")
 
 
+def _sanitized_build() -> bool:
+    build = os.environ.get("WAC_BUILD_DIR")
+    cache = Path(build) / "CMakeCache.txt" if build else None
+    return bool(cache and cache.is_file() and "WAC_SANITIZE:BOOL=ON" in cache.read_text(errors="replace"))
+
+
+# The time and memory bounds the tests assert are stated for a release build.
+# A sanitized build (ASan+UBSan at -O0, test/run.sh's second stage) runs wacd
+# several times slower and keeps freed memory in ASan's quarantine, so there
+# each bound is scaled by this factor (release: 1).
+SLOWDOWN = 5.0 if _sanitized_build() else 1.0
+
+
+def bound(limit):
+    """A time (s) or memory (KiB) bound of a release build, scaled for this build."""
+    return limit * SLOWDOWN
+
+
 class WacctlError(CommandError):
     pass
 
