@@ -16,11 +16,14 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/proto_buffer_reader.h>
 #include <spdlog/spdlog.h>
 
 #include "api/dns_format.h"
 #include "api/flow_format.h"
 #include "api/kinds.h"
+#include "api/lenient_parse.h"
 #include "api/translate.h"
 #include "api/validate.h"
 #include "wac/v1/wac.grpc.pb.h"
@@ -133,131 +136,116 @@ class FlowWatchReactor final : public grpc::ServerWriteReactor<v1::WatchFlowsRes
   std::optional<grpc::Status> ending_;  // finish once the write in flight is done
 };
 
+// ------------------------------------------------------------ raw requests
+
+// A unary call whose request reaches the service as bytes and is parsed
+// here, not by gRPC: gRPC answers a request the protobuf runtime refuses
+// (a proto3 string that is not UTF-8) with UNIMPLEMENTED and an empty
+// message, while parsing it again leniently lets the usual validation name
+// the field.  The response is serialized when the call finishes.
+template <class Request, class Response>
+class RawUnaryCall final : public grpc::ServerUnaryReactor {
+ public:
+  explicit RawUnaryCall(grpc::ByteBuffer* out) : out_(out) {}
+
+  Request request;
+  Response response;
+
+  // Once, from any thread.
+  void finish(const grpc::Status& status) {
+    bool own_buffer = false;
+    grpc::Status serialized =
+        status.ok() ? grpc::SerializationTraits<Response>::Serialize(response, out_, &own_buffer) : status;
+    Finish(serialized.ok() ? status : serialized);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  grpc::ByteBuffer* out_;
+};
+
+// Strict first, so a valid request costs what it did when gRPC parsed it;
+// bytes that are not the request's wire format at all are a bad request.
+bool read_request(const grpc::ByteBuffer& raw, google::protobuf::Message& out, grpc::Status& refusal) {
+  grpc::ByteBuffer bytes(raw);  // shares the slices
+  {
+    grpc::ProtoBufferReader reader(&bytes);
+    if (reader.status().ok() && out.ParseFromZeroCopyStream(&reader)) return true;
+  }
+  grpc::ProtoBufferReader again(&bytes);
+  if (again.status().ok() && parse_allowing_invalid_utf8(again, out)) return true;
+  const auto* type = out.GetDescriptor();
+  refusal = invalid(type->name() + ": not a " + type->full_name() + " in protobuf wire format");
+  return false;
+}
+
+template <class Request, class Response, class Handler>
+grpc::ServerUnaryReactor* serve_raw(const grpc::ByteBuffer* in, grpc::ByteBuffer* out, Handler handle) {
+  auto* call = new RawUnaryCall<Request, Response>(out);
+  grpc::Status refusal;
+  if (read_request(*in, call->request, refusal)) handle(*call);
+  else call->finish(refusal);
+  return call;
+}
+
 // ------------------------------------------------------------ the service
 
-class WacService final : public v1::Wac::CallbackService {
+// Every method whose request carries strings the client chooses takes its
+// request as bytes (RawUnaryCall); Status, EgressStatus, Reload and
+// WatchFlows carry none and are served as generated.
+using WacServiceBase = v1::Wac::WithRawCallbackMethod_Apply<
+    v1::Wac::WithRawCallbackMethod_Delete<v1::Wac::WithRawCallbackMethod_ReplaceAll<
+        v1::Wac::WithRawCallbackMethod_Get<v1::Wac::WithRawCallbackMethod_List<v1::Wac::WithRawCallbackMethod_Dns<
+            v1::Wac::WithRawCallbackMethod_Explain<v1::Wac::CallbackService>>>>>>>;
+
+using ApplyCall = RawUnaryCall<v1::ApplyRequest, v1::ApplyResponse>;
+using DeleteCall = RawUnaryCall<v1::DeleteRequest, v1::DeleteResponse>;
+using ReplaceAllCall = RawUnaryCall<v1::ReplaceAllRequest, v1::ReplaceAllResponse>;
+using GetCall = RawUnaryCall<v1::GetRequest, v1::GetResponse>;
+using ListCall = RawUnaryCall<v1::ListRequest, v1::ListResponse>;
+using DnsCall = RawUnaryCall<v1::DnsRequest, v1::DnsResponse>;
+using ExplainCall = RawUnaryCall<v1::ExplainRequest, v1::ExplainResponse>;
+
+class WacService final : public WacServiceBase {
  public:
   WacService(agent::Service& agent, std::function<agent::ReloadReport()> reload)
       : agent_(agent), reload_(std::move(reload)) {}
 
-  grpc::ServerUnaryReactor* Apply(grpc::CallbackServerContext* ctx, const v1::ApplyRequest* req,
-                                  v1::ApplyResponse*) override {
-    auto* reactor = ctx->DefaultReactor();
-    if (grpc::Status unknown; has_unknown_fields(*req, unknown)) {
-      reactor->Finish(unknown);
-      return reactor;
-    }
-    std::vector<model::Resource> resources;
-    Problems problems = translate_all(req->resources(), resources);
-    if (!problems.ok()) reactor->Finish(invalid(problems.str()));
-    else if (resources.empty()) reactor->Finish(grpc::Status::OK);
-    else agent_.apply(std::move(resources), [reactor](agent::ApiError e) { reactor->Finish(to_grpc_status(e)); });
-    return reactor;
+  grpc::ServerUnaryReactor* Apply(grpc::CallbackServerContext*, const grpc::ByteBuffer* in,
+                                  grpc::ByteBuffer* out) override {
+    return serve_raw<v1::ApplyRequest, v1::ApplyResponse>(in, out, [this](ApplyCall& call) { apply(call); });
   }
-
-  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx, const v1::DeleteRequest* req,
-                                   v1::DeleteResponse*) override {
-    auto* reactor = ctx->DefaultReactor();
-    if (grpc::Status unknown; has_unknown_fields(*req, unknown)) {
-      reactor->Finish(unknown);
-      return reactor;
-    }
-    std::vector<model::Key> keys;
-    Problems problems = translate_refs(req->refs(), keys);
-    if (!problems.ok()) reactor->Finish(invalid(problems.str()));
-    else if (keys.empty()) reactor->Finish(grpc::Status::OK);
-    else agent_.remove(std::move(keys), [reactor](agent::ApiError e) { reactor->Finish(to_grpc_status(e)); });
-    return reactor;
+  grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext*, const grpc::ByteBuffer* in,
+                                   grpc::ByteBuffer* out) override {
+    return serve_raw<v1::DeleteRequest, v1::DeleteResponse>(in, out, [this](DeleteCall& call) { remove(call); });
   }
-
-  grpc::ServerUnaryReactor* ReplaceAll(grpc::CallbackServerContext* ctx, const v1::ReplaceAllRequest* req,
-                                       v1::ReplaceAllResponse*) override {
-    auto* reactor = ctx->DefaultReactor();
-    if (grpc::Status unknown; has_unknown_fields(*req, unknown)) {
-      reactor->Finish(unknown);
-      return reactor;
-    }
-    std::vector<model::Resource> resources;
-    Problems problems = translate_all(req->resources(), resources);
-    if (!problems.ok()) reactor->Finish(invalid(problems.str()));
-    else
-      agent_.replace_all(std::move(resources), req->revision(),
-                         [reactor](agent::ApiError e) { reactor->Finish(to_grpc_status(e)); });
-    return reactor;
+  grpc::ServerUnaryReactor* ReplaceAll(grpc::CallbackServerContext*, const grpc::ByteBuffer* in,
+                                       grpc::ByteBuffer* out) override {
+    return serve_raw<v1::ReplaceAllRequest, v1::ReplaceAllResponse>(
+        in, out, [this](ReplaceAllCall& call) { replace_all(call); });
   }
-
-  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx, const v1::GetRequest* req,
-                                v1::GetResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    v1::ResourceRef ref;
-    ref.set_kind(req->kind());
-    ref.set_namespace_(req->namespace_());
-    ref.set_name(req->name());
-    model::Key key;
-    Problems problems = translate_ref(ref, key);
-    if (!problems.ok()) {
-      reactor->Finish(invalid(problems.str()));
-      return reactor;
-    }
-    std::string what = describe(req->kind(), req->namespace_(), req->name());
-    agent_.list(key.kind, key.ns, key.name, [reactor, resp, key, what](std::vector<model::Resource> found) {
-      grpc::Status st = add_sources(found, [&](const model::Resource& r) { return r.key == key; }, *resp->mutable_resources());
-      if (st.ok() && resp->resources_size() == 0) st = {grpc::StatusCode::NOT_FOUND, what + " not found"};
-      reactor->Finish(st);
-    });
-    return reactor;
+  grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext*, const grpc::ByteBuffer* in,
+                                grpc::ByteBuffer* out) override {
+    return serve_raw<v1::GetRequest, v1::GetResponse>(in, out, [this](GetCall& call) { get(call); });
   }
-
-  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext* ctx, const v1::ListRequest* req,
-                                 v1::ListResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    std::optional<model::Kind> kind;
-    if (!req->kind().empty()) {
-      const KindInfo* info = kind_by_name(req->kind());
-      if (!info) {
-        reactor->Finish(invalid("kind: unknown kind " + check::quoted(req->kind())));
-        return reactor;
-      }
-      if (!info->namespaced && !req->namespace_().empty()) {
-        reactor->Finish(invalid(std::string("namespace: must be empty: ") + info->name + " is cluster-scoped"));
-        return reactor;
-      }
-      kind = info->kind;
-    }
-    if (!req->namespace_().empty())
-      if (std::string why = check::dns1123_label(req->namespace_()); !why.empty()) {
-        reactor->Finish(invalid("namespace: invalid namespace " + check::quoted(req->namespace_()) + ": " + why));
-        return reactor;
-      }
-    std::string ns = req->namespace_();
-    agent_.list(kind, ns, "", [reactor, resp, kind, ns](std::vector<model::Resource> found) {
-      auto wanted = [&](const model::Resource& r) {
-        return (!kind || r.key.kind == *kind) && (ns.empty() || r.key.ns == ns);
-      };
-      reactor->Finish(add_sources(found, wanted, *resp->mutable_resources()));
-    });
-    return reactor;
+  grpc::ServerUnaryReactor* List(grpc::CallbackServerContext*, const grpc::ByteBuffer* in,
+                                 grpc::ByteBuffer* out) override {
+    return serve_raw<v1::ListRequest, v1::ListResponse>(in, out, [this](ListCall& call) { list(call); });
+  }
+  grpc::ServerUnaryReactor* Dns(grpc::CallbackServerContext*, const grpc::ByteBuffer* in,
+                                grpc::ByteBuffer* out) override {
+    return serve_raw<v1::DnsRequest, v1::DnsResponse>(in, out, [this](DnsCall& call) { dns(call); });
+  }
+  grpc::ServerUnaryReactor* Explain(grpc::CallbackServerContext*, const grpc::ByteBuffer* in,
+                                    grpc::ByteBuffer* out) override {
+    return serve_raw<v1::ExplainRequest, v1::ExplainResponse>(in, out, [this](ExplainCall& call) { explain(call); });
   }
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const v1::StatusRequest*,
                                    v1::StatusResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
     agent_.status([reactor, resp](agent::StatusReport report) {
-      to_proto(report, *resp);
-      reactor->Finish(grpc::Status::OK);
-    });
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* Dns(grpc::CallbackServerContext* ctx, const v1::DnsRequest* req,
-                                v1::DnsResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    if (req->name().size() > check::kMaxNameLength) {
-      reactor->Finish(invalid("name: longer than " + std::to_string(check::kMaxNameLength) +
-                              " characters, so no DNS name contains it"));
-      return reactor;
-    }
-    agent_.dns_report(req->name(), [reactor, resp](agent::DnsReport report) {
       to_proto(report, *resp);
       reactor->Finish(grpc::Status::OK);
     });
@@ -295,26 +283,100 @@ class WacService final : public v1::Wac::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Explain(grpc::CallbackServerContext* ctx, const v1::ExplainRequest* req,
-                                    v1::ExplainResponse* resp) override {
-    auto* reactor = ctx->DefaultReactor();
-    std::string ns = req->namespace_().empty() ? "default" : req->namespace_();
-    if (std::string why = check::dns1123_label(ns); !why.empty()) {
-      reactor->Finish(invalid("namespace: invalid namespace " + check::quoted(ns) + ": " + why));
-      return reactor;
-    }
-    if (req->pod().empty()) {
-      reactor->Finish(invalid("pod: required"));
-      return reactor;
-    }
-    agent_.explain(ns, req->pod(), [reactor, resp](agent::ApiError e, agent::Explanation found) {
-      if (e.ok()) to_proto(found, *resp);
-      reactor->Finish(to_grpc_status(e));
-    });
-    return reactor;
+ private:
+  void apply(ApplyCall& call) {
+    if (grpc::Status unknown; has_unknown_fields(call.request, unknown)) return call.finish(unknown);
+    std::vector<model::Resource> resources;
+    Problems problems = translate_all(call.request.resources(), resources);
+    if (!problems.ok()) call.finish(invalid(problems.str()));
+    else if (resources.empty()) call.finish(grpc::Status::OK);
+    else agent_.apply(std::move(resources), [&call](agent::ApiError e) { call.finish(to_grpc_status(e)); });
   }
 
- private:
+  void remove(DeleteCall& call) {
+    if (grpc::Status unknown; has_unknown_fields(call.request, unknown)) return call.finish(unknown);
+    std::vector<model::Key> keys;
+    Problems problems = translate_refs(call.request.refs(), keys);
+    if (!problems.ok()) call.finish(invalid(problems.str()));
+    else if (keys.empty()) call.finish(grpc::Status::OK);
+    else agent_.remove(std::move(keys), [&call](agent::ApiError e) { call.finish(to_grpc_status(e)); });
+  }
+
+  void replace_all(ReplaceAllCall& call) {
+    if (grpc::Status unknown; has_unknown_fields(call.request, unknown)) return call.finish(unknown);
+    std::vector<model::Resource> resources;
+    Problems problems = translate_all(call.request.resources(), resources);
+    if (!problems.ok()) call.finish(invalid(problems.str()));
+    else
+      agent_.replace_all(std::move(resources), call.request.revision(),
+                         [&call](agent::ApiError e) { call.finish(to_grpc_status(e)); });
+  }
+
+  void get(GetCall& call) {
+    const v1::GetRequest& req = call.request;
+    v1::ResourceRef ref;
+    ref.set_kind(req.kind());
+    ref.set_namespace_(req.namespace_());
+    ref.set_name(req.name());
+    model::Key key;
+    Problems problems = translate_ref(ref, key);
+    if (!problems.ok()) return call.finish(invalid(problems.str()));
+    std::string what = describe(req.kind(), req.namespace_(), req.name());
+    agent_.list(key.kind, key.ns, key.name, [&call, key, what](std::vector<model::Resource> found) {
+      grpc::Status st =
+          add_sources(found, [&](const model::Resource& r) { return r.key == key; }, *call.response.mutable_resources());
+      if (st.ok() && call.response.resources_size() == 0) st = {grpc::StatusCode::NOT_FOUND, what + " not found"};
+      call.finish(st);
+    });
+  }
+
+  void list(ListCall& call) {
+    const v1::ListRequest& req = call.request;
+    std::optional<model::Kind> kind;
+    if (!req.kind().empty()) {
+      const KindInfo* info = kind_by_name(req.kind());
+      if (!info) return call.finish(invalid("kind: unknown kind " + check::quoted(req.kind())));
+      if (!info->namespaced && !req.namespace_().empty())
+        return call.finish(invalid(std::string("namespace: must be empty: ") + info->name + " is cluster-scoped"));
+      kind = info->kind;
+    }
+    if (!req.namespace_().empty())
+      if (std::string why = check::dns1123_label(req.namespace_()); !why.empty())
+        return call.finish(invalid("namespace: invalid namespace " + check::quoted(req.namespace_()) + ": " + why));
+    std::string ns = req.namespace_();
+    agent_.list(kind, ns, "", [&call, kind, ns](std::vector<model::Resource> found) {
+      auto wanted = [&](const model::Resource& r) {
+        return (!kind || r.key.kind == *kind) && (ns.empty() || r.key.ns == ns);
+      };
+      call.finish(add_sources(found, wanted, *call.response.mutable_resources()));
+    });
+  }
+
+  void dns(DnsCall& call) {
+    const std::string& name = call.request.name();
+    if (name.size() > check::kMaxNameLength)
+      return call.finish(invalid("name: longer than " + std::to_string(check::kMaxNameLength) +
+                                 " characters, so no DNS name contains it"));
+    if (!check::valid_utf8(name)) return call.finish(invalid("name: invalid UTF-8"));
+    agent_.dns_report(name, [&call](agent::DnsReport report) {
+      to_proto(report, call.response);
+      call.finish(grpc::Status::OK);
+    });
+  }
+
+  void explain(ExplainCall& call) {
+    const v1::ExplainRequest& req = call.request;
+    std::string ns = req.namespace_().empty() ? "default" : req.namespace_();
+    if (std::string why = check::dns1123_label(ns); !why.empty())
+      return call.finish(invalid("namespace: invalid namespace " + check::quoted(ns) + ": " + why));
+    if (req.pod().empty()) return call.finish(invalid("pod: required"));
+    if (!check::valid_utf8(req.pod())) return call.finish(invalid("pod: invalid UTF-8"));
+    agent_.explain(ns, req.pod(), [&call](agent::ApiError e, agent::Explanation found) {
+      if (e.ok()) to_proto(found, call.response);
+      call.finish(to_grpc_status(e));
+    });
+  }
+
   // Resources go back exactly as they were applied: their stored source.
   template <class Pred>
   static grpc::Status add_sources(const std::vector<model::Resource>& found, Pred wanted,

@@ -4,6 +4,9 @@
 // the agent unless the whole request is valid), then handed to
 // agent::Service; the reply is sent from the agent's callback, on whatever
 // thread it runs.  Stop the server before the agent stops answering.
+// Methods whose requests carry strings parse their request bytes here, not
+// in gRPC, so a string that is not UTF-8 is refused with its field named
+// (api/lenient_parse.h) rather than answered UNIMPLEMENTED.
 //
 // Listens on a unix socket: the parent directory is created (0755) if
 // missing, a stale socket file left by a previous run is removed (a live one

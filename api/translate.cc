@@ -147,7 +147,7 @@ class MessageChecker {
       const Message& entry = refl->GetRepeatedMessage(m, f, i);
       const std::string& k = entry.GetReflection()->GetString(entry, key);
       if (!check::valid_utf8(k)) {
-        ctx_.error(path, "key with invalid UTF-8");
+        ctx_.error(at_key(path, k), "key with invalid UTF-8");
         continue;
       }
       if (value->cpp_type() == FieldDescriptor::CPPTYPE_STRING)
@@ -499,10 +499,9 @@ Problems translate_ref(const v1::ResourceRef& in, model::Key& out) {
   v1::ObjectMeta meta;
   meta.set_name(in.name());
   meta.set_namespace_(in.namespace_());
-  if (!check::valid_utf8(in.name()) || !check::valid_utf8(in.namespace_())) {
-    ctx.error("", "invalid UTF-8");
-    return ctx.take();
-  }
+  if (!check::valid_utf8(in.namespace_())) ctx.error("namespace", "invalid UTF-8");
+  if (!check::valid_utf8(in.name())) ctx.error("name", "invalid UTF-8");
+  if (!ctx.ok()) return ctx.take();
   Ctx meta_ctx(ctx.resource());
   check_metadata(meta, *kind, meta_ctx);
   // Report against the reference's own field names.

@@ -56,17 +56,20 @@ bool valid_utf8(std::string_view s) {
 std::string quoted(std::string_view s, size_t max) {
   std::string out = "\"";
   size_t shown = std::min(s.size(), max);
+  // Bytes that are not UTF-8 (or a sequence the cut splits) are escaped
+  // too, so the message itself stays UTF-8.
+  bool escape_high = !valid_utf8(s.substr(0, shown));
   for (size_t i = 0; i < shown; ++i) {
     unsigned char c = s[i];
     if (c == '"' || c == '\\') {
       out += '\\';
       out += char(c);
-    } else if (c < 0x20 || c == 0x7f) {
+    } else if (c < 0x20 || c == 0x7f || (c >= 0x80 && escape_high)) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
     } else {
-      out += char(c);  // UTF-8 sequences pass through (they were validated first)
+      out += char(c);  // UTF-8 sequences pass through
     }
   }
   if (shown < s.size()) out += "...\" (" + std::to_string(s.size()) + " bytes)";

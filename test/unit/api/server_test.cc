@@ -12,8 +12,13 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <thread>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
 
 #include "api/client.h"
 #include "api/kinds.h"
@@ -148,6 +153,26 @@ std::vector<v1::Resource> yaml_resources(const std::string& yaml) {
   return out;
 }
 
+// One unary call with request bytes made by hand, as a client that bypasses
+// wacctl (and any protobuf library's checks) sends them: "CODE: message".
+std::string raw_call(const std::string& socket, const std::string& method, const std::string& bytes) {
+  grpc::GenericStub stub(grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1), response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/wac.v1.Wac/" + method, grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(s); });
+  grpc::Status s = done.get_future().get();
+  if (s.ok()) return "OK: " + std::to_string(response.Length()) + " bytes";
+  static const char* names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+                                "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+                                "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS"};
+  int code = int(s.error_code());
+  return std::string(code >= 0 && code < 16 ? names[code] : "?") + ": " + s.error_message();
+}
+
 }  // namespace
 
 TEST_CASE("server: apply, get, list, delete, replace-all, status over the socket") {
@@ -259,6 +284,53 @@ TEST_CASE("server: apply, get, list, delete, replace-all, status over the socket
 
   server.shutdown();
   CHECK_FALSE(std::filesystem::exists(opts.socket_path));
+}
+
+TEST_CASE("server: a request with invalid UTF-8 is refused naming the field, not as UNIMPLEMENTED") {
+  TempDir dir;
+  FakeAgent agent;
+  ServerOptions opts;
+  opts.socket_path = (dir.path / "wacd.sock").string();
+  Server server(agent, opts);
+  REQUIRE(server.start().ok());
+  const std::string bad = "\xff\xfe";
+  auto call = [&](const std::string& method, const std::string& bytes) { return raw_call(opts.socket_path, method, bytes); };
+
+  SECTION("the mutating methods") {
+    std::string apply = wire::apply_request({wire::namespace_resource("fine"), wire::namespace_resource("u", {{"a", bad}})});
+    CHECK(call("Apply", apply) == "INVALID_ARGUMENT: Namespace u: metadata.labels[\"a\"]: invalid UTF-8");
+    CHECK(call("ReplaceAll", apply + wire::varint(2 << 3) + wire::varint(9)) ==
+          "INVALID_ARGUMENT: Namespace u: metadata.labels[\"a\"]: invalid UTF-8");
+    CHECK(call("Delete", wire::ld(1, wire::resource_ref("Namespace", "", "n" + bad))) ==
+          "INVALID_ARGUMENT: Namespace \"n\\xff\\xfe\": name: invalid UTF-8");
+    std::lock_guard l(agent.mu);
+    CHECK(agent.applied.empty());
+    CHECK(agent.removed.empty());
+    CHECK(agent.revision == 0);
+  }
+
+  SECTION("the reading methods") {
+    CHECK(call("Get", wire::resource_ref("Namespace", "", "n" + bad)) ==
+          "INVALID_ARGUMENT: Namespace \"n\\xff\\xfe\": name: invalid UTF-8");
+    CHECK(call("List", wire::ld(1, "Name" + bad)) == "INVALID_ARGUMENT: kind: unknown kind \"Name\\xff\\xfe\"");
+    CHECK(call("Dns", wire::ld(1, "a" + bad)) == "INVALID_ARGUMENT: name: invalid UTF-8");
+    CHECK(call("Explain", wire::ld(2, "p" + bad)) == "INVALID_ARGUMENT: pod: invalid UTF-8");
+  }
+
+  SECTION("bytes that are no request at all") {
+    CHECK(call("Apply", std::string("\x0a\xff\xff\xff\xff\x0f", 6)) ==
+          "INVALID_ARGUMENT: ApplyRequest: not a wac.v1.ApplyRequest in protobuf wire format");
+    std::lock_guard l(agent.mu);
+    CHECK(agent.applied.empty());
+  }
+
+  SECTION("valid requests still answer with their (empty) response") {
+    CHECK(call("Apply", wire::apply_request({wire::namespace_resource("fine")})) == "OK: 0 bytes");
+    CHECK(call("Apply", "") == "OK: 0 bytes");
+    CHECK(call("Get", wire::resource_ref("Namespace", "", "fine")).starts_with("OK: "));
+    CHECK(call("Get", wire::resource_ref("Namespace", "", "gone")) == "NOT_FOUND: Namespace gone not found");
+    CHECK(call("Delete", wire::ld(1, wire::resource_ref("Namespace", "", "fine"))) == "OK: 0 bytes");
+  }
 }
 
 TEST_CASE("server: socket file handling") {
