@@ -163,6 +163,7 @@ void Agent::status(std::function<void(StatusReport)> done) {
     for (const auto& [name, s] : calc_.desired().sets) r.elements += s.elements.size();
     report_interfaces(r);
     if (dns_tap_) r.dns = dns_tap_->stats();
+    if (state_file_stats) r.state_file = state_file_stats();
     done(std::move(r));
   });
 }

@@ -73,10 +73,14 @@ class Agent : public Service {
   // After every accepted change, before the client is answered: all
   // resources, and the keys this change stored or erased.
   std::function<void(const std::map<model::Key, model::Resource>&, const std::vector<model::Key>&)> on_change;
+  // The state file's counters, for status (agent thread; unset: none).
+  std::function<StateFileStats()> state_file_stats;
   // Called on the agent thread after every sync that did something (metrics).
   std::function<void(const SyncResult&)> on_sync;
   // For `explain` and tests; call on the agent thread.
   Calculator& calculator() { return calc_; }
+  // Every accepted resource (agent thread): what a state file rewrite writes.
+  const std::map<model::Key, model::Resource>& resources() const { return resources_; }
   boost::asio::io_context& io() { return io_; }
 
  private:

@@ -97,7 +97,8 @@ struct Reader {
 void read_dns(const YAML::Node& n, DnsConfig& d, Reader& r) {
   Reader sub{r.where("dns"), {}};
   if (sub.check_keys(n, {"tapGroup", "trustedServers", "clusterDNS", "ttlGraceSeconds", "minTTLSeconds",
-                         "maxTTLSeconds", "maxAddressesPerName", "holdResponses", "holdQueue"})) {
+                         "maxTTLSeconds", "maxAddressesPerName", "holdResponses", "holdQueue",
+                         "cacheSaveIntervalSeconds"})) {
     sub.unsigned_int(n, "tapGroup", d.tap_group, 65535);
     sub.addresses(n, "trustedServers", d.trusted_servers);
     sub.address(n, "clusterDNS", d.cluster_dns);
@@ -107,6 +108,7 @@ void read_dns(const YAML::Node& n, DnsConfig& d, Reader& r) {
     sub.unsigned_int(n, "maxAddressesPerName", d.max_addresses_per_name, 1'000'000);
     sub.boolean(n, "holdResponses", d.hold_responses);
     sub.unsigned_int(n, "holdQueue", d.hold_queue, 65535);
+    sub.unsigned_int(n, "cacheSaveIntervalSeconds", d.cache_save_interval_seconds, 86400);
   }
   if (!sub.error.ok() && r.error.ok()) r.error = sub.error;
 }
@@ -314,6 +316,7 @@ Status Config::validate() const {
   if (dns.min_ttl_seconds > dns.max_ttl_seconds)
     return Status::Error("dns.minTTLSeconds: must not exceed dns.maxTTLSeconds");
   if (dns.max_addresses_per_name == 0) return Status::Error("dns.maxAddressesPerName: must be at least 1");
+  if (dns.cache_save_interval_seconds == 0) return Status::Error("dns.cacheSaveIntervalSeconds: must be at least 1");
   if (Status s = validate_egress(egress, verdict_mark); !s.ok()) return s;
   if (Status s = validate_address("metricsAddress", metrics_address); !s.ok()) return s;
   if (auto a = parse_host_port(metrics_address); a && !a->host.is_v4())
@@ -360,6 +363,7 @@ std::string Config::to_yaml() const {
   e << YAML::Key << "maxAddressesPerName" << YAML::Value << dns.max_addresses_per_name;
   e << YAML::Key << "holdResponses" << YAML::Value << dns.hold_responses;
   e << YAML::Key << "holdQueue" << YAML::Value << dns.hold_queue;
+  e << YAML::Key << "cacheSaveIntervalSeconds" << YAML::Value << dns.cache_save_interval_seconds;
   e << YAML::EndMap;
   e << YAML::Key << "egress" << YAML::Value << YAML::BeginMap;
   std::vector<std::string> cluster;

@@ -24,6 +24,9 @@ struct DnsConfig {
   // kernel, so a connection right after the lookup is never dropped.
   bool hold_responses = true;
   uint16_t hold_queue = 5353;            // NFQUEUE number of the hold
+  // How often learned addresses are written to <stateDir>/dns-cache.json
+  // (also when wacd stops); a failed write is retried at the next one.
+  uint32_t cache_save_interval_seconds = 30;
   bool operator==(const DnsConfig&) const = default;
 };
 

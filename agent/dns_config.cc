@@ -29,6 +29,7 @@ DnsTapOptions dns_tap_options(const Config& config) {
   o.trusted_servers = trusted_dns_servers({d.trusted_servers, d.cluster_dns});
   o.cache = dns_cache_config(d);
   o.cache_file = config.state_dir + "/dns-cache.json";
+  o.cache_save_interval = std::chrono::seconds(d.cache_save_interval_seconds);
   return o;
 }
 

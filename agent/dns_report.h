@@ -50,7 +50,8 @@ struct DnsTapStats {
   uint64_t write_errors = 0;  // element batches (or parts) the kernel refused
   std::string last_write_error;
   uint64_t names = 0, addresses = 0, patterns = 0;  // cached now / patterns in use
-  uint64_t cache_saves = 0, cache_save_errors = 0;
+  uint64_t cache_saves = 0, cache_save_errors = 0, cache_load_errors = 0;
+  std::string last_cache_error;  // the latest failed load or save of the cache file
   std::chrono::microseconds last_commit{0}, max_commit{0};  // element batch round trips
 };
 

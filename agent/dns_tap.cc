@@ -49,18 +49,26 @@ DnsTap::~DnsTap() {
     if (fd >= 0) ::close(fd);
 }
 
-Status DnsTap::start() {
-  if (!opts_.cache_file.empty()) {
-    std::lock_guard lock(mu_);
-    if (!std::filesystem::exists(opts_.cache_file)) {
-      spdlog::info("DNS tap: no cache file {} yet", opts_.cache_file);
-    } else if (Status s = learner_.cache().load(opts_.cache_file, dns::Now::current()); !s) {
-      spdlog::warn("DNS tap: {}; starting with an empty cache", s.message());
-    } else {
-      spdlog::info("DNS tap: reloaded {} addresses of {} names from {}", learner_.cache().addr_count(),
-                   learner_.cache().key_count(), opts_.cache_file);
-    }
+// A damaged file costs only what it held: the kernel's sets keep those
+// addresses until their timeouts, and new lookups are learned as ever.
+void DnsTap::load_cache() {
+  std::lock_guard lock(mu_);
+  if (!std::filesystem::exists(opts_.cache_file)) {
+    spdlog::info("DNS tap: no cache file {} yet", opts_.cache_file);
+  } else if (Status s = learner_.cache().load(opts_.cache_file, dns::Now::current()); !s) {
+    ++cache_load_errors_;
+    last_cache_error_ = s.message();
+    spdlog::error("DNS tap: {}; starting with an empty cache (the kernel's sets keep the addresses learned "
+                  "before until they expire)",
+                  s.message());
+  } else {
+    spdlog::info("DNS tap: reloaded {} addresses of {} names from {}", learner_.cache().addr_count(),
+                 learner_.cache().key_count(), opts_.cache_file);
   }
+}
+
+Status DnsTap::start() {
+  if (!opts_.cache_file.empty()) load_cache();
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   if (wake_fd_ < 0 || timer_fd_ < 0) return Status::Error(std::string("DNS tap: ") + std::strerror(errno), errno);
@@ -129,13 +137,12 @@ void DnsTap::stop() {
   uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
   thread_.join();
-  std::lock_guard lock(mu_);
-  if (hold_active_) release_held();
-  nflog_.close();
-  if (!opts_.cache_file.empty()) {
-    if (Status s = learner_.cache().save(opts_.cache_file, dns::Now::current()); !s)
-      spdlog::error("DNS tap: {}", s.message());
+  {
+    std::lock_guard lock(mu_);
+    if (hold_active_) release_held();
+    nflog_.close();
   }
+  save_cache();
 }
 
 void DnsTap::run(std::stop_token stop) {
@@ -270,7 +277,24 @@ Status DnsTap::save_cache() {
   Status s = copy.save(opts_.cache_file, dns::Now::current());
   std::lock_guard lock(mu_);
   ++(s ? cache_saves_ : cache_save_errors_);
+  if (!s) last_cache_error_ = s.message();
+  log_save(s);
   return s;
+}
+
+// One line when saving starts failing (or fails differently), one when it
+// works again; the retries in between are quiet.
+void DnsTap::log_save(const Status& s) {
+  if (!s) {
+    if (s.message() != cache_error_logged_)
+      spdlog::error("DNS tap: {}; learned addresses stay in memory and in the kernel's sets, saving is retried "
+                    "every {} s",
+                    s.message(), opts_.cache_save_interval.count());
+    cache_error_logged_ = s.message();
+  } else if (!cache_error_logged_.empty()) {
+    spdlog::info("DNS tap: cache file {} written again", opts_.cache_file);
+    cache_error_logged_.clear();
+  }
 }
 
 DnsTapStats DnsTap::stats_locked() const {
@@ -297,6 +321,8 @@ DnsTapStats DnsTap::stats_locked() const {
   st.patterns = learner_.domain_sets().size();
   st.cache_saves = cache_saves_;
   st.cache_save_errors = cache_save_errors_;
+  st.cache_load_errors = cache_load_errors_;
+  st.last_cache_error = last_cache_error_;
   st.last_commit = last_commit_;
   st.max_commit = max_commit_;
   return st;

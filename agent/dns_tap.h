@@ -46,6 +46,7 @@ struct DnsTapOptions {
   std::vector<IpAddr> trusted_servers;  // see dns_servers.h
   dns::CacheConfig cache;
   std::string cache_file;  // "" = not persisted
+  std::chrono::seconds cache_save_interval{30};  // the caller saves this often
 };
 
 class DnsTap {
@@ -57,7 +58,8 @@ class DnsTap {
   DnsTap(const DnsTap&) = delete;
   DnsTap& operator=(const DnsTap&) = delete;
 
-  // Loads the cache file (a missing or damaged one is logged and skipped),
+  // Loads the cache file (a missing or damaged one is logged, counted and
+  // skipped: the kernel's sets keep what was learned before),
   // binds the nflog group, sets up the hold when enabled (a kernel that
   // cannot queue is reported, and the tap runs without it) and starts the
   // thread. An error means no tap: wacd enforces without learning.
@@ -74,7 +76,9 @@ class DnsTap {
   // the tap wrote (first sync, full resync): everything is written again.
   void publish(const DomainSetMap& sets, bool reconcile);
 
-  // Writes the cache file (atomic replace); from any thread.
+  // Writes the cache file (atomic replace); from any thread.  A failure
+  // (disk full) is counted and logged once per distinct error; learned
+  // addresses stay in memory and in the kernel, and the next save retries.
   Status save_cache();
 
   DnsTapStats stats() const;
@@ -99,6 +103,8 @@ class DnsTap {
   Status flush_locked();
   void setup_hold();
   void release_held();
+  void load_cache();
+  void log_save(const Status& s);
   DnsTapStats stats_locked() const;
 
   DnsTapOptions opts_;
@@ -114,7 +120,9 @@ class DnsTap {
   bool hold_active_ = false;
   std::string hold_status_ = "not started";
   bool first_publish_ = true;
-  uint64_t batches_ = 0, write_errors_ = 0, cache_saves_ = 0, cache_save_errors_ = 0;
+  uint64_t batches_ = 0, write_errors_ = 0, cache_saves_ = 0, cache_save_errors_ = 0, cache_load_errors_ = 0;
+  std::string last_cache_error_;     // the latest failed load or save
+  std::string cache_error_logged_;   // the save error last logged, until a save works
   std::string last_write_error_;
   std::chrono::steady_clock::time_point last_error_log_{};
   std::chrono::microseconds last_commit_{0}, max_commit_{0};

@@ -55,6 +55,34 @@ MetricFamily single(std::string name, std::string help, MetricType type, double 
 
 }  // namespace
 
+namespace {
+ClientMetric labelled(std::vector<prometheus::ClientMetric::Label> labels, MetricType type, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (type == MetricType::Counter) m.counter.value = value;
+  else m.gauge.value = value;
+  return m;
+}
+
+MetricFamily by_label(std::string name, std::string help, MetricType type, const std::string& label,
+                      const std::vector<std::pair<std::string, uint64_t>>& values) {
+  MetricFamily f = family(std::move(name), std::move(help), type);
+  for (const auto& [value, n] : values) f.metric.push_back(labelled({{label, value}}, type, double(n)));
+  return f;
+}
+
+void append_state_file(std::vector<MetricFamily>& out, const StateFileStats& s) {
+  out.push_back(by_label("wac_state_file_writes_total",
+                         "writes of the accepted resources (journal appends and snapshots), by result",
+                         MetricType::Counter, "result", {{"ok", s.writes}, {"error", s.write_errors}}));
+  out.push_back(single("wac_state_file_load_errors_total", "damaged state files met at start", MetricType::Counter,
+                       double(s.load_errors)));
+  out.push_back(single("wac_state_file_behind",
+                       "1 while accepted changes are missing from the state file (a write failed; retried)",
+                       MetricType::Gauge, s.behind ? 1 : 0));
+}
+}  // namespace
+
 std::vector<MetricFamily> status_families(const StatusReport& r, size_t active_policies) {
   const auto gauge = MetricType::Gauge;
   const auto counter = MetricType::Counter;
@@ -98,25 +126,10 @@ std::vector<MetricFamily> status_families(const StatusReport& r, size_t active_p
                        double(r.interfaces_without_endpoint.size())));
   out.push_back(single("wac_snapshot_revision", "last replace-all revision accepted (0 = none)", gauge,
                        double(r.revision)));
+  if (!r.state_file.path.empty()) append_state_file(out, r.state_file);
   return out;
 }
 
-namespace {
-ClientMetric labelled(std::vector<prometheus::ClientMetric::Label> labels, MetricType type, double value) {
-  ClientMetric m;
-  m.label = std::move(labels);
-  if (type == MetricType::Counter) m.counter.value = value;
-  else m.gauge.value = value;
-  return m;
-}
-
-MetricFamily by_label(std::string name, std::string help, MetricType type, const std::string& label,
-                      const std::vector<std::pair<std::string, uint64_t>>& values) {
-  MetricFamily f = family(std::move(name), std::move(help), type);
-  for (const auto& [value, n] : values) f.metric.push_back(labelled({{label, value}}, type, double(n)));
-  return f;
-}
-}  // namespace
 
 std::vector<MetricFamily> dns_families(const DnsTapStats& s, const std::vector<LearnedName>& names) {
   const auto gauge = MetricType::Gauge;
@@ -147,6 +160,11 @@ std::vector<MetricFamily> dns_families(const DnsTapStats& s, const std::vector<L
                        double(s.batches)));
   out.push_back(single("wac_dns_element_write_errors_total", "element batches (or parts) the kernel refused",
                        counter, double(s.write_errors)));
+  out.push_back(by_label("wac_dns_cache_saves_total", "writes of the DNS cache file, by result", counter, "result",
+                         {{"ok", s.cache_saves}, {"error", s.cache_save_errors}}));
+  out.push_back(single("wac_dns_cache_load_errors_total",
+                       "damaged DNS cache files met at start (skipped; the kernel's sets keep their addresses)",
+                       counter, double(s.cache_load_errors)));
   out.push_back(single("wac_dns_learned_names", "names with addresses learned", gauge, double(s.names)));
   out.push_back(single("wac_dns_learned_addresses", "addresses learned, all names", gauge, double(s.addresses)));
   std::map<std::string, uint64_t> per_pattern;

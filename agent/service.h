@@ -14,6 +14,7 @@
 #include "agent/explain.h"
 #include "agent/flow_hub.h"
 #include "agent/model.h"
+#include "agent/state_file.h"
 #include "netlink/status.h"
 
 namespace wac::agent {
@@ -37,6 +38,7 @@ struct StatusReport {
   uint64_t foreign_changes = 0;     // table changes by other processes, each repaired
   std::string last_foreign_change;  // who made the last one
   DnsTapStats dns;                  // the DNS tap (enabled = false when it does not run)
+  StateFileStats state_file;        // path "" when nothing is persisted
 };
 
 // Errors carry a gRPC-like code so api/ can map them.

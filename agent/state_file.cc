@@ -175,7 +175,15 @@ Status write_atomically(const std::string& path, const std::string& contents) {
 }  // namespace
 
 StateStore::StateStore(std::string snapshot_path)
-    : snapshot_(std::move(snapshot_path)), journal_(snapshot_ + ".journal") {}
+    : snapshot_(std::move(snapshot_path)), journal_(snapshot_ + ".journal") {
+  stats_.path = snapshot_;
+}
+
+Status StateStore::counted(Status s) {
+  ++(s.ok() ? stats_.writes : stats_.write_errors);
+  if (!s.ok()) stats_.last_error = s.message();
+  return s;
+}
 
 Status StateStore::load(std::vector<std::string>& out) {
   Records records;
@@ -185,11 +193,23 @@ Status StateStore::load(std::vector<std::string>& out) {
   for (auto& [key, bytes] : records) out.push_back(std::move(bytes));
   snapshot_bytes_ = file_size(snapshot_);
   journal_bytes_ = file_size(journal_);
+  if (!status.ok()) {
+    ++stats_.load_errors;
+    stats_.last_error = status.message();
+    stats_.behind = true;  // appending to a damaged journal would put changes past what a load reads
+  }
   return status;
 }
 
 Status StateStore::record(const std::vector<StateChange>& changes) {
   if (changes.empty()) return Status::Ok();
+  if (stats_.behind) return file_error(journal_, "behind since an earlier failed write: the whole state must be written");
+  Status s = counted(append(changes));
+  if (!s.ok()) stats_.behind = true;
+  return s;
+}
+
+Status StateStore::append(const std::vector<StateChange>& changes) {
   int fd = ::open(journal_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return errno_error(journal_, errno);
   struct stat st{};
@@ -214,6 +234,12 @@ Status StateStore::record(const std::vector<StateChange>& changes) {
 }
 
 Status StateStore::compact(const std::vector<std::pair<std::string, std::string>>& records) {
+  Status s = counted(write_snapshot(records));
+  if (s.ok()) stats_.behind = false;
+  return s;
+}
+
+Status StateStore::write_snapshot(const std::vector<std::pair<std::string, std::string>>& records) {
   std::string buf(kSnapshotV2, sizeof kSnapshotV2);
   for (const auto& [key, bytes] : records) append_entry(buf, key, bytes);
   if (Status s = write_atomically(snapshot_, buf); !s.ok()) return s;

@@ -13,6 +13,11 @@
 //
 // Records are keyed by an opaque string (the caller's resource key) and
 // carry the exact bytes clients sent (a wac.v1.Resource).
+//
+// A failed append (disk full) leaves the journal without that change, so
+// appending later ones would make a restart skip it: the store is then
+// behind() until a compaction has written the whole state.  The caller
+// compacts instead of recording while behind, and retries.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -23,6 +28,16 @@
 #include "netlink/status.h"
 
 namespace wac::agent {
+
+// What the store met, for status and metrics.
+struct StateFileStats {
+  std::string path;             // the snapshot; its journal is <path>.journal
+  uint64_t writes = 0;          // journal appends and snapshots written
+  uint64_t write_errors = 0;
+  uint64_t load_errors = 0;     // damaged files met at start (what came before the damage is kept)
+  std::string last_error;       // the latest failed write or load ("" = none since start)
+  bool behind = false;          // accepted changes the files lack (retried until written)
+};
 
 struct StateChange {
   std::string key;
@@ -38,7 +53,9 @@ class StateStore {
   // read before the damage is kept (a torn journal tail after a disk-full
   // write loses only that change).
   Status load(std::vector<std::string>& records);
-  // Appends changes to the journal in one write; no fsync.
+  // Appends changes to the journal in one write; no fsync.  A failure
+  // (nothing of it stays in the journal) makes the store behind(); while
+  // behind, nothing is appended and the answer is an error: compact().
   Status record(const std::vector<StateChange>& changes);
   // Replaces the snapshot with these (key, bytes) records and empties the
   // journal.  Safe to crash at any point: replaying an old journal over the
@@ -47,6 +64,10 @@ class StateStore {
   // The journal outgrew a quarter of the snapshot (and 64 KiB): compacting
   // now keeps the work per change amortised constant.
   bool wants_compaction() const;
+  // The files lack an accepted change (a failed record), or were damaged at
+  // load: only compact() can make them whole again.
+  bool behind() const { return stats_.behind; }
+  const StateFileStats& stats() const { return stats_; }
 
   const std::string& snapshot_path() const { return snapshot_; }
   const std::string& journal_path() const { return journal_; }
@@ -54,6 +75,11 @@ class StateStore {
  private:
   std::string snapshot_, journal_;
   uint64_t snapshot_bytes_ = 0, journal_bytes_ = 0;
+  StateFileStats stats_;
+
+  Status counted(Status s);
+  Status append(const std::vector<StateChange>& changes);
+  Status write_snapshot(const std::vector<std::pair<std::string, std::string>>& records);
 };
 
 }  // namespace wac::agent

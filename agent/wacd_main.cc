@@ -76,9 +76,15 @@ agent::FlowLogOptions flow_log_options(const agent::Config& cfg) {
 }
 
 // Keeps resources.db (snapshot + journal) in step with the agent: each
-// accepted change reaches the journal before the client is answered.
+// accepted change reaches the journal before the client is answered.  A
+// write that fails (disk full, read-only disk) is an environmental error:
+// logged once per distinct error and counted (status, metrics), never
+// fatal.  The agent keeps enforcing what it accepted, and the whole state
+// is written at the next change or retry, so no change is skipped.
 class StateWriter {
  public:
+  static constexpr std::chrono::seconds kRetryInterval{10};
+
   explicit StateWriter(std::string path) : store_(std::move(path)) {}
 
   std::vector<model::Resource> load() {
@@ -92,25 +98,50 @@ class StateWriter {
   }
 
   void changed(const std::map<model::Key, model::Resource>& resources, const std::vector<model::Key>& keys) {
-    std::vector<agent::StateChange> changes;
-    for (const auto& key : keys) {
-      auto it = resources.find(key);
-      changes.push_back({key.str(), it == resources.end() ? std::nullopt : std::optional(it->second.source)});
-    }
-    Status s = store_.record(changes);
-    if (!s.ok()) spdlog::error("{}: writing the whole state instead", s.message());
-    if (!s.ok() || store_.wants_compaction()) compact(resources);
+    if (!store_.behind()) note(store_.record(changes_of(resources, keys)));
+    if (store_.behind() || store_.wants_compaction()) compact(resources);
+  }
+
+  // Called every kRetryInterval: writes what a failed write left out.
+  void catch_up(const std::map<model::Key, model::Resource>& resources) {
+    if (store_.behind()) compact(resources);
   }
 
   void compact(const std::map<model::Key, model::Resource>& resources) {
     std::vector<std::pair<std::string, std::string>> records;
     records.reserve(resources.size());
     for (const auto& [key, r] : resources) records.emplace_back(key.str(), r.source);
-    if (Status s = store_.compact(records); !s.ok())
-      spdlog::error("{}; a restart would start from an older state until the controller re-sends", s.message());
+    note(store_.compact(records));
   }
 
+  const agent::StateFileStats& stats() const { return store_.stats(); }
+
  private:
+  static std::vector<agent::StateChange> changes_of(const std::map<model::Key, model::Resource>& resources,
+                                                    const std::vector<model::Key>& keys) {
+    std::vector<agent::StateChange> changes;
+    for (const auto& key : keys) {
+      auto it = resources.find(key);
+      changes.push_back({key.str(), it == resources.end() ? std::nullopt : std::optional(it->second.source)});
+    }
+    return changes;
+  }
+
+  // One line when a write starts failing (or fails differently), one when
+  // the files are whole again; retries in between are quiet.
+  void note(const Status& s) {
+    if (!s.ok()) {
+      if (s.message() != failing_)
+        spdlog::error("{}; wacd keeps enforcing what it accepted and writes the whole state at the next change "
+                      "(or within {} s); a restart before then starts from the older file",
+                      s.message(), kRetryInterval.count());
+      failing_ = s.message();
+    } else if (!failing_.empty() && !store_.behind()) {
+      spdlog::info("state file {}: written again; it holds every accepted change", store_.snapshot_path());
+      failing_.clear();
+    }
+  }
+
   static std::optional<model::Resource> parse_record(const std::string& bytes) {
     v1::Resource proto;
     model::Resource r;
@@ -126,6 +157,7 @@ class StateWriter {
   }
 
   agent::StateStore store_;
+  std::string failing_;  // the error last logged, until a write succeeds
 };
 
 // Under systemd, stderr is a journal stream (JOURNAL_STREAM names its device
@@ -197,6 +229,18 @@ int main(int argc, char** argv) {
     agent.preload(std::move(resources));
   }
   agent.on_change = [&](const auto& resources, const auto& keys) { state.changed(resources, keys); };
+  agent.state_file_stats = [&state] { return state.stats(); };
+  // A failed state write is retried on the agent's thread until it works.
+  boost::asio::steady_timer state_retry_timer(io);
+  std::function<void()> retry_state_writes = [&] {
+    state_retry_timer.expires_after(StateWriter::kRetryInterval);
+    state_retry_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      state.catch_up(agent.resources());
+      retry_state_writes();
+    });
+  };
+  retry_state_writes();
   agent.on_sync = [&](const agent::SyncResult& r) { metrics.record_sync(r); };
   metrics.collect_from(agent);
   // Enforcement never depends on the metrics port: a bind failure is logged
@@ -221,10 +265,10 @@ int main(int argc, char** argv) {
     } else {
       agent.set_dns_tap(dns_tap.get());
       save_dns_cache_periodically = [&] {
-        dns_save_timer.expires_after(std::chrono::seconds(30));
+        dns_save_timer.expires_after(std::chrono::seconds(cfg.dns.cache_save_interval_seconds));
         dns_save_timer.async_wait([&](const boost::system::error_code& ec) {
           if (ec) return;
-          if (Status s = dns_tap->save_cache(); !s.ok()) spdlog::error("DNS tap: {}", s.message());
+          (void)dns_tap->save_cache();  // logs and counts its own failures
           save_dns_cache_periodically();
         });
       };

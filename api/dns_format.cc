@@ -82,6 +82,8 @@ void to_proto(const agent::DnsTapStats& s, v1::DnsStats& out) {
   out.set_patterns(s.patterns);
   out.set_cache_saves(s.cache_saves);
   out.set_cache_save_errors(s.cache_save_errors);
+  out.set_cache_load_errors(s.cache_load_errors);
+  out.set_last_cache_error(s.last_cache_error);
   *out.mutable_last_commit() = TimeUtil::MicrosecondsToDuration(s.last_commit.count());
   *out.mutable_max_commit() = TimeUtil::MicrosecondsToDuration(s.max_commit.count());
 }
@@ -153,6 +155,9 @@ std::string format_dns_status(const v1::DnsStats& s) {
   os << "  losses:         " << s.nflog_enobufs() << " nflog overruns, " << s.hold_enobufs() << " hold overruns, "
      << s.write_errors() << " write errors" << (s.last_write_error().empty() ? "" : " (last: " + s.last_write_error() + ")")
      << "\n";
+  os << "  cache file:     " << s.cache_saves() << " saves, " << s.cache_save_errors() << " failed, "
+     << s.cache_load_errors() << " damaged at start"
+     << (s.last_cache_error().empty() ? "" : " (last error: " + s.last_cache_error() + ")") << "\n";
   return os.str();
 }
 

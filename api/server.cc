@@ -555,6 +555,15 @@ void to_proto(const agent::StatusReport& r, v1::StatusResponse& out) {
   out.set_foreign_changes(r.foreign_changes);
   out.set_last_foreign_change(r.last_foreign_change);
   to_proto(r.dns, *out.mutable_dns());
+  if (!r.state_file.path.empty()) {
+    v1::StateFileStatus& state = *out.mutable_state_file();
+    state.set_path(r.state_file.path);
+    state.set_writes(r.state_file.writes);
+    state.set_write_errors(r.state_file.write_errors);
+    state.set_load_errors(r.state_file.load_errors);
+    state.set_last_error(r.state_file.last_error);
+    state.set_behind(r.state_file.behind);
+  }
 }
 
 struct Server::Impl {

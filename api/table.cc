@@ -170,6 +170,18 @@ std::string format_table(const std::vector<v1::Resource>& resources, bool show_n
   return out;
 }
 
+namespace {
+std::string format_state_file(const v1::StateFileStatus& f) {
+  std::ostringstream os;
+  os << "State file:       " << f.path() << ": " << f.writes() << " writes, " << f.write_errors() << " failed";
+  if (f.load_errors() > 0) os << ", damaged at start";
+  if (f.behind()) os << ", BEHIND (accepted changes not yet written; retried)";
+  os << "\n";
+  if (!f.last_error().empty()) os << "  last error:     " << f.last_error() << "\n";
+  return os.str();
+}
+}  // namespace
+
 std::string format_status(const v1::StatusResponse& s) {
   using google::protobuf::util::TimeUtil;
   std::ostringstream os;
@@ -204,6 +216,7 @@ std::string format_status(const v1::StatusResponse& s) {
   if (s.foreign_changes() > 0)
     os << "Foreign changes:  " << s.foreign_changes() << " restored (last by " << s.last_foreign_change() << ")\n";
   os << "Link events:      " << s.link_events() << " (" << s.link_resyncs() << " resyncs after overruns)\n";
+  if (s.has_state_file()) os << format_state_file(s.state_file());
   os << format_dns_status(s.dns());
   return os.str();
 }

@@ -176,6 +176,48 @@ TEST_CASE("tap: the cache file round-trips through save and a new tap") {
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("tap: a failed cache save is counted and named, leaves the good file, and the next save catches up") {
+  auto dir = std::filesystem::temp_directory_path() / ("wac-dns-tap-full-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string file = (dir / "dns-cache.json").string();
+  DnsTap tap(options(file), std::make_unique<FakeWriter>());
+  tap.publish({{"api.example.test", {"fqdn4-a", ""}}, {"www.example.test", {"fqdn4-w", ""}}}, false);
+  tap.ingest(bytes(response_from(kServer, simple_response("api.example.test", "203.0.113.5", 600))));
+  tap.flush();
+  REQUIRE(tap.save_cache());
+  std::string good = [&] { std::ifstream in(file); return std::string(std::istreambuf_iterator<char>(in), {}); }();
+
+  tap.ingest(bytes(response_from(kServer, simple_response("www.example.test", "203.0.113.6", 600))));
+  tap.flush();
+  std::filesystem::create_symlink("/dev/full", file + ".tmp");  // the disk is full
+  Status failed = tap.save_cache();
+  CHECK_FALSE(failed);
+  CHECK(failed.message().find("No space left on device") != std::string::npos);
+  CHECK(tap.stats().cache_save_errors == 1);
+  CHECK(tap.stats().last_cache_error == failed.message());
+  CHECK(std::string([&] { std::ifstream in(file); return std::string(std::istreambuf_iterator<char>(in), {}); }()) ==
+        good);
+  CHECK_FALSE(std::filesystem::exists(file + ".tmp"));
+
+  REQUIRE(tap.save_cache());  // space again
+  CHECK(tap.stats().cache_saves == 2);
+  dns::FqdnCache loaded(options().cache);
+  REQUIRE(loaded.load(file, dns::Now::current()));
+  CHECK(loaded.key_count() == 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("dns config: the cache save interval is configurable, at least one second") {
+  Config cfg;
+  REQUIRE(Config::from_yaml("nodeName: n1\ndns: {cacheSaveIntervalSeconds: 5}\n", cfg));
+  CHECK(cfg.dns.cache_save_interval_seconds == 5);
+  CHECK(dns_tap_options(cfg).cache_save_interval == std::chrono::seconds(5));
+  CHECK(Config().dns.cache_save_interval_seconds == 30);
+  Config bad;
+  CHECK(Config::from_yaml("nodeName: n1\ndns: {cacheSaveIntervalSeconds: 0}\n", bad).message() ==
+        "dns.cacheSaveIntervalSeconds: must be at least 1");
+}
+
 TEST_CASE("trusted servers: configured list wins, else resolv.conf plus the cluster DNS") {
   auto dir = std::filesystem::temp_directory_path() / ("wac-dns-servers-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

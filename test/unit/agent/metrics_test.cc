@@ -160,6 +160,31 @@ TEST_CASE("DNS families count the tap's packets by outcome and addresses per pat
   CHECK(has_line(text, "wac_dns_learned_addresses_by_pattern{pattern=\"api.example.test\"} 2"));
 }
 
+TEST_CASE("the DNS cache file's saves and load errors are counted") {
+  DnsTapStats s;
+  s.cache_saves = 4;
+  s.cache_save_errors = 2;
+  s.cache_load_errors = 1;
+  std::string text = serialize(dns_families(s, {}));
+  CHECK(has_line(text, "wac_dns_cache_saves_total{result=\"ok\"} 4"));
+  CHECK(has_line(text, "wac_dns_cache_saves_total{result=\"error\"} 2"));
+  CHECK(has_line(text, "wac_dns_cache_load_errors_total 1"));
+}
+
+TEST_CASE("the state file's writes, failures and backlog are metrics when there is a state file") {
+  StatusReport r;
+  CHECK(serialize(status_families(r, 0)).find("wac_state_file") == std::string::npos);
+  r.state_file.path = "/var/lib/wac/resources.db";
+  r.state_file.writes = 9;
+  r.state_file.write_errors = 3;
+  r.state_file.behind = true;
+  std::string text = serialize(status_families(r, 0));
+  CHECK(has_line(text, "wac_state_file_writes_total{result=\"ok\"} 9"));
+  CHECK(has_line(text, "wac_state_file_writes_total{result=\"error\"} 3"));
+  CHECK(has_line(text, "wac_state_file_load_errors_total 0"));
+  CHECK(has_line(text, "wac_state_file_behind 1"));
+}
+
 TEST_CASE("egress families show each gateway's state, route membership and local pods") {
   EgressReport r;
   EgressGroupReport g;

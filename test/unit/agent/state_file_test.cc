@@ -138,3 +138,59 @@ TEST_CASE("state store: compaction is wanted once the journal outgrows the snaps
   CHECK(changes > 200);
   CHECK(changes < 300);
 }
+
+TEST_CASE("state store: a failed append makes it behind until the whole state is written") {
+  TempDir dir;
+  std::string path = dir.file("resources.db");
+  StateStore store(path);
+  REQUIRE(store.compact({{"Namespace a", "ns-a"}}).ok());
+  // Every write to the journal now fails as on a full disk.
+  fs::create_symlink("/dev/full", path + ".journal");
+  wac::Status failed = store.record({{"Namespace b", "ns-b"}});
+  CHECK_FALSE(failed.ok());
+  CHECK(failed.message() == "state file " + path + ".journal: No space left on device");
+  CHECK(store.behind());
+  CHECK(store.stats().write_errors == 1);
+  CHECK(store.stats().last_error == failed.message());
+  // Appending c now would let a restart replay c without b: refused.
+  CHECK_FALSE(store.record({{"Namespace c", "ns-c"}}).ok());
+  CHECK(store.stats().write_errors == 1);  // refused without trying
+  REQUIRE(store.compact({{"Namespace a", "ns-a"}, {"Namespace b", "ns-b"}, {"Namespace c", "ns-c"}}).ok());
+  CHECK_FALSE(store.behind());
+  CHECK(store.stats().writes == 2);
+  CHECK(load(path) == std::vector<std::string>{"ns-a", "ns-b", "ns-c"});
+  REQUIRE(store.record({{"Namespace d", "ns-d"}}).ok());
+  CHECK(load(path) == std::vector<std::string>{"ns-a", "ns-b", "ns-c", "ns-d"});
+}
+
+TEST_CASE("state store: a failed snapshot keeps the previous files whole") {
+  TempDir dir;
+  std::string path = dir.file("resources.db");
+  StateStore store(path);
+  REQUIRE(store.compact({{"Namespace a", "ns-a"}}).ok());
+  REQUIRE(store.record({{"Namespace b", "ns-b"}}).ok());
+  fs::create_symlink("/dev/full", path + ".tmp");  // the temp file of the next snapshot
+  CHECK_FALSE(store.compact({{"Namespace a", "ns-a"}, {"Namespace b", "ns-b"}}).ok());
+  CHECK_FALSE(store.behind());  // the journal still has b
+  CHECK_FALSE(fs::exists(path + ".tmp"));
+  CHECK(load(path) == std::vector<std::string>{"ns-a", "ns-b"});
+}
+
+TEST_CASE("state store: a damaged file at load makes it behind, so nothing is appended past the damage") {
+  TempDir dir;
+  std::string path = dir.file("resources.db");
+  {
+    StateStore store(path);
+    REQUIRE(store.record({{"Namespace a", "ns-a"}}).ok());
+  }
+  append_raw(path + ".journal", "\x07garbage");
+  StateStore store(path);
+  std::vector<std::string> records;
+  CHECK_FALSE(store.load(records).ok());
+  CHECK(records == std::vector<std::string>{"ns-a"});
+  CHECK(store.behind());
+  CHECK(store.stats().load_errors == 1);
+  CHECK_FALSE(store.record({{"Namespace b", "ns-b"}}).ok());
+  REQUIRE(store.compact({{"Namespace a", "ns-a"}, {"Namespace b", "ns-b"}}).ok());
+  CHECK(load(path) == std::vector<std::string>{"ns-a", "ns-b"});
+}
