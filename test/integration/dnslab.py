@@ -69,7 +69,8 @@ def allow_domains(*domains, port=80):
 
 
 class DnsLab:
-    def __init__(self, topo, resolv_files, hold=True, race_names=0, extra_config="", dns_settings=None):
+    def __init__(self, topo, resolv_files, hold=True, race_names=0, extra_config="", dns_settings=None,
+                 state_dir=None):
         self.topo = topo
         self.node = topo.add_node()
         self.client = topo.add_pod("default", "client", labels={"app": "client"})
@@ -89,7 +90,7 @@ class DnsLab:
         self.use_resolver(self.client, "198.51.100.10")
         config = topo.workdir / "wacd.yaml"
         config.write_text(wacd_config(hold, **(dns_settings or {})) + extra_config)
-        self.wacd = topo.start_wacd(self.node, extra_args=["-c", str(config)])
+        self.wacd = topo.start_wacd(self.node, extra_args=["-c", str(config)], state_dir=state_dir)
         self.wacd.apply(wacnet.cluster_yaml(topo.pods))
 
     def start_dnsmasq(self, race_names):

@@ -953,12 +953,13 @@ class Wacd:
 
     def __init__(self, node: Node, workdir: Path, log_level: str = "debug",
                  iface_prefix: str = "cali", wacd: Optional[str] = None,
-                 wacctl: Optional[str] = None, extra_args: Sequence[str] = ()):
+                 wacctl: Optional[str] = None, extra_args: Sequence[str] = (),
+                 state_dir: Optional[Path] = None):
         self.node = node
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.socket = self.workdir / "wacd.sock"
-        self.state_dir = self.workdir / "state"
+        self.state_dir = Path(state_dir) if state_dir else self.workdir / "state"
         self.state_dir.mkdir(exist_ok=True)
         self.log_path = self.workdir / "wacd.log"
         self.log_level, self.iface_prefix = log_level, iface_prefix
