@@ -1,10 +1,13 @@
 // libFuzzer target: bytes -> wac.v1.Resource (as the gRPC server receives
-// them) -> model (api/translate.cc).  Checks that an accepted resource's
-// stored source translates again to the same model, and that rejected ones
-// always say why.
+// them: strictly parsed, else leniently, strings as bytes) -> model
+// (api/translate.cc).  Checks that an accepted resource's stored source
+// parses strictly (no string that is not UTF-8 is ever stored) and
+// translates again to the same model, and that rejected ones always say why.
 #include <cstdint>
 #include <cstdlib>
+#include <string_view>
 
+#include "api/lenient_parse.h"
 #include "api/translate.h"
 
 namespace {
@@ -18,7 +21,8 @@ void check(bool ok) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace wac::api;
   wac::v1::Resource resource;
-  if (!resource.ParseFromArray(data, int(size))) return 0;
+  std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  if (!resource.ParseFromArray(data, int(size)) && !parse_allowing_invalid_utf8(bytes, resource)) return 0;
 
   wac::model::Resource out;
   Problems problems = translate(resource, out);
