@@ -710,8 +710,9 @@ def test_dns_ttl_extremes_and_cname_loops(topo, resolv_files):
     assert re.search(r"192\.0\.2\.201 timeout 10m", lab.set_elements("ttlmax.example.test"))
     assert re.search(r"192\.0\.2\.202 timeout 30s", lab.set_elements("ttl2p31.example.test"))
     names = {n["name"]: n["addresses"] for n in lab.dns_report()["names"]}
-    assert 28 <= names["ttl0.example.test"][0]["remainingSeconds"] <= 30, names
-    assert 598 <= names["ttlmax.example.test"][0]["remainingSeconds"] <= 600, names
+    late = wacnet.bound(2)  # seconds since learning, at most
+    assert 30 - late <= names["ttl0.example.test"][0]["remainingSeconds"] <= 30, names
+    assert 600 - late <= names["ttlmax.example.test"][0]["remainingSeconds"] <= 600, names
 
     assert "loop.example.test" not in names and "self.example.test" not in names, names
     assert "192.0.2" not in lab.set_elements("loop.example.test") + lab.set_elements("self.example.test")
