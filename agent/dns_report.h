@@ -46,6 +46,10 @@ struct DnsTapStats {
   DnsLearnerStats learner;
   uint64_t nflog_packets = 0, nflog_enobufs = 0, nflog_truncated = 0;
   uint64_t held_packets = 0, hold_enobufs = 0, hold_verdict_errors = 0;
+  // While the hold is on: passive copies of responses that were never held
+  // (queue full or overrun: the kernel fails open), and passive copies of
+  // held responses that were recognised and not parsed a second time.
+  uint64_t unheld = 0, held_copies_skipped = 0;
   uint64_t batches = 0;       // element batches committed
   uint64_t write_errors = 0;  // element batches (or parts) the kernel refused
   std::string last_write_error;

@@ -127,6 +127,7 @@ void DnsTap::release_held() {
   }
   if (any) queue_.accept_up_to(last);
   queue_.close();
+  held_copies_.clear();
   hold_active_ = false;
   hold_status_ = "stopped";
 }
@@ -172,7 +173,7 @@ void DnsTap::run(std::stop_token stop) {
 void DnsTap::handle_readable(bool nflog_ready, bool queue_ready) {
   std::lock_guard lock(mu_);
   if (nflog_ready) {
-    Status s = nflog_.read_batch([&](const netlink::NflogPacket& p) { extractor_.process(p.payload, answers_); },
+    Status s = nflog_.read_batch([&](const netlink::NflogPacket& p) { ingest_passive_copy(p.payload); },
                                  kMaxDatagramsPerRead);
     if (!s) spdlog::error("DNS tap: {}", s.message());
   }
@@ -181,6 +182,7 @@ void DnsTap::handle_readable(bool nflog_ready, bool queue_ready) {
   if (queue_ready) {
     Status s = queue_.read_batch(
         [&](const netlink::NfqueuePacket& p) {
+          held_copies_.remember(p.payload);
           extractor_.process(p.payload, answers_);
           last_held = std::max(last_held, p.id);
           held = true;
@@ -193,8 +195,28 @@ void DnsTap::handle_readable(bool nflog_ready, bool queue_ready) {
   if (held) queue_.accept_up_to(last_held);
 }
 
+// A passive copy of a held response was parsed on the held path already;
+// any other passive copy, while the hold is on, passed it unheld.
+void DnsTap::ingest_passive_copy(std::span<const uint8_t> packet) {
+  if (hold_active_ || hold_simulated_) {
+    if (held_copies_.take(packet)) {
+      ++held_copies_skipped_;
+      return;
+    }
+    ++unheld_;
+  }
+  extractor_.process(packet, answers_);
+}
+
 void DnsTap::ingest(std::span<const uint8_t> packet) {
   std::lock_guard lock(mu_);
+  ingest_passive_copy(packet);
+}
+
+void DnsTap::ingest_held(std::span<const uint8_t> packet) {
+  std::lock_guard lock(mu_);
+  hold_simulated_ = true;
+  held_copies_.remember(packet);
   extractor_.process(packet, answers_);
 }
 
@@ -246,6 +268,7 @@ Status DnsTap::commit_locked(nft::ElementBatch& batch, dns::SteadyTime now) {
 void DnsTap::tick() {
   std::lock_guard lock(mu_);
   auto now = Clock::now();
+  held_copies_.expire(now);
   learner_.expire(now);
   batch_.clear();
   learner_.retry(now, batch_);
@@ -313,6 +336,8 @@ DnsTapStats DnsTap::stats_locked() const {
   st.held_packets = queue_.stats().packets;
   st.hold_enobufs = queue_.stats().enobufs;
   st.hold_verdict_errors = queue_.stats().verdict_errors;
+  st.unheld = unheld_;
+  st.held_copies_skipped = held_copies_skipped_;
   st.batches = batches_;
   st.write_errors = write_errors_;
   st.last_write_error = last_write_error_;

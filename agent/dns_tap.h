@@ -31,6 +31,7 @@
 
 #include "agent/dns_learner.h"
 #include "agent/dns_report.h"
+#include "agent/held_copies.h"
 #include "dns/extract.h"
 #include "netlink/nflog.h"
 #include "netlink/nfqueue.h"
@@ -87,10 +88,12 @@ class DnsTap {
   DnsReport report(const std::string& name_filter) const;
 
   // The pipeline without the thread and sockets, for tests and the
-  // benchmark: ingest() reads one captured packet (L3 onward), flush()
+  // benchmark: ingest() reads one captured packet (L3 onward), as a passive
+  // copy (ingest_held(): as a held packet, not released), flush()
   // learns from everything ingested and commits one batch, tick() expires
   // and retries failed writes.
   void ingest(std::span<const uint8_t> packet);
+  void ingest_held(std::span<const uint8_t> packet);
   Status flush();
   void tick();
   // After each committed flush, the facts it carried (benchmark probes).
@@ -99,6 +102,7 @@ class DnsTap {
  private:
   void run(std::stop_token stop);
   void handle_readable(bool nflog_ready, bool queue_ready);
+  void ingest_passive_copy(std::span<const uint8_t> packet);
   Status commit_locked(nft::ElementBatch& batch, dns::SteadyTime now);
   Status flush_locked();
   void setup_hold();
@@ -117,7 +121,10 @@ class DnsTap {
   nft::ElementBatch batch_;
   netlink::NflogListener nflog_;
   netlink::NfqueueListener queue_;
+  HeldCopies held_copies_;  // held packets whose passive copy is still to come
+  uint64_t unheld_ = 0, held_copies_skipped_ = 0;
   bool hold_active_ = false;
+  bool hold_simulated_ = false;  // ingest_held() was called (tests, no queue)
   std::string hold_status_ = "not started";
   bool first_publish_ = true;
   uint64_t batches_ = 0, write_errors_ = 0, cache_saves_ = 0, cache_save_errors_ = 0, cache_load_errors_ = 0;

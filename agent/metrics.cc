@@ -139,7 +139,7 @@ std::vector<MetricFamily> dns_families(const DnsTapStats& s, const std::vector<L
   out.push_back(single("wac_dns_hold_active", "1 if DNS responses are held until their addresses are programmed",
                        gauge, s.hold_active ? 1 : 0));
   out.push_back(single("wac_dns_packets_total", "packets the tap received (log and hold paths)", counter,
-                       double(s.parse.responses_seen)));
+                       double(s.parse.responses_seen + s.held_copies_skipped)));
   out.push_back(single("wac_dns_responses_parsed_total", "DNS responses parsed", counter, double(s.parse.parsed)));
   out.push_back(by_label("wac_dns_rejected_total", "packets or responses the tap did not learn from, by reason",
                          counter, "reason",
@@ -154,6 +154,9 @@ std::vector<MetricFamily> dns_families(const DnsTapStats& s, const std::vector<L
                           {"answers_truncated", s.parse.answers_truncated}}));
   out.push_back(by_label("wac_dns_tap_enobufs_total", "netlink overruns of the tap's sockets (packets lost)", counter,
                          "path", {{"log", s.nflog_enobufs}, {"hold", s.hold_enobufs}}));
+  out.push_back(single("wac_dns_hold_unheld_total",
+                       "DNS responses that reached pods unheld while the hold was on (queue full: fail-open)", counter,
+                       double(s.unheld)));
   out.push_back(single("wac_dns_evictions_total", "learned addresses dropped because their name was at its cap",
                        counter, double(s.parse.evictions)));
   out.push_back(single("wac_dns_element_batches_total", "element batches the tap committed", counter,

@@ -54,7 +54,7 @@ void to_proto(const agent::DnsTapStats& s, v1::DnsStats& out) {
   out.set_nflog_group(s.nflog_group);
   out.set_hold_queue(s.hold_queue);
   for (const auto& t : s.trusted_servers) out.add_trusted_servers(t);
-  out.set_packets(s.parse.responses_seen);
+  out.set_packets(s.parse.responses_seen + s.held_copies_skipped);  // received, parsed or not
   out.set_responses_parsed(s.parse.parsed);
   out.set_untrusted(s.parse.untrusted);
   out.set_malformed(s.parse.malformed);
@@ -74,6 +74,8 @@ void to_proto(const agent::DnsTapStats& s, v1::DnsStats& out) {
   out.set_nflog_enobufs(s.nflog_enobufs);
   out.set_held_packets(s.held_packets);
   out.set_hold_enobufs(s.hold_enobufs);
+  out.set_unheld(s.unheld);
+  out.set_held_copies_skipped(s.held_copies_skipped);
   out.set_batches(s.batches);
   out.set_write_errors(s.write_errors);
   out.set_last_write_error(s.last_write_error);
@@ -153,6 +155,7 @@ std::string format_dns_status(const v1::DnsStats& s) {
      << TimeUtil::DurationToMicroseconds(s.last_commit()) << " us, max "
      << TimeUtil::DurationToMicroseconds(s.max_commit()) << " us)\n";
   os << "  losses:         " << s.nflog_enobufs() << " nflog overruns, " << s.hold_enobufs() << " hold overruns, "
+     << s.unheld() << " responses unheld (hold queue full), "
      << s.write_errors() << " write errors" << (s.last_write_error().empty() ? "" : " (last: " + s.last_write_error() + ")")
      << "\n";
   os << "  cache file:     " << s.cache_saves() << " saves, " << s.cache_save_errors() << " failed, "

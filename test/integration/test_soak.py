@@ -93,6 +93,7 @@ ERROR_COUNTERS = (
     "wac_foreign_changes_total",
     "wac_link_resyncs_total",
     "wac_dns_tap_enobufs_total",                     # tap overruns: responses not learned or not held
+    "wac_dns_hold_unheld_total",                     # responses that passed the hold unheld (queue full)
     "wac_dns_element_write_errors_total",
     "wac_dns_evictions_total",
     "wac_dns_rejected_total",                        # every flood response is trusted and well-formed
@@ -445,17 +446,18 @@ def achieved_rates(sampler: Sampler, status_before: dict, status_after: dict, lo
     elapsed = sampler.scrapes[-1]["t"] - sampler.scrapes[0]["t"]
     dns_before, dns_after = status_before.get("dns", {}), status_after.get("dns", {})
     held = int(dns_after.get("heldPackets", 0)) - int(dns_before.get("heldPackets", 0))
-    packets = int(dns_after.get("packets", 0)) - int(dns_before.get("packets", 0))
+    skipped = int(dns_after.get("heldCopiesSkipped", 0)) - int(dns_before.get("heldCopiesSkipped", 0))
+    unheld = int(dns_after.get("unheld", 0)) - int(dns_before.get("unheld", 0))
     return {
         "element_syncs_per_s": counter_delta(first, last, 'wac_syncs_total{path="elements",result="ok"}') / elapsed,
         "transaction_syncs_per_s": counter_delta(first, last, 'wac_syncs_total{path="transaction",result="ok"}')
         / elapsed,
         "dns_held_per_s": held / load_seconds,
-        "dns_passive_copies_per_s": (packets - held) / load_seconds,
-        # Responses the passive copy saw but the hold did not: its queue was
-        # full and the kernel let them through unheld (fail-open), which no
-        # counter of wacd's shows.
-        "dns_unheld": max(0, packets - 2 * held),
+        "dns_passive_copies_per_s": (skipped + unheld) / load_seconds,
+        # wacd's own count of responses whose passive copy came without a
+        # held twin: the queue was full and the kernel let them through
+        # unheld (fail-open).
+        "dns_unheld": unheld,
         "dns_parsed_per_s": counter_delta(first, last, "wac_dns_responses_parsed_total") / elapsed,
         "scrape_window_s": elapsed,
     }

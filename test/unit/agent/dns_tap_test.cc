@@ -269,3 +269,37 @@ TEST_CASE("dns config: TTL knobs, hold and cache file come from wacd's configura
   CHECK_FALSE(s);
   CHECK(s.message().find("holdResponses") != std::string::npos);
 }
+
+TEST_CASE("tap: a held response's passive copy is not parsed again, an unheld one is counted") {
+  auto writer = std::make_unique<FakeWriter>();
+  FakeWriter* w = writer.get();
+  DnsTap tap(options(), std::move(writer));
+  tap.publish(one_pattern("*.example.test"), false);
+
+  Wire held = response_from(kServer, simple_response("held.example.test", "203.0.113.10", 60));
+  Wire unheld = response_from(kServer, simple_response("unheld.example.test", "203.0.113.11", 60));
+  tap.ingest_held(bytes(held));
+  REQUIRE(tap.flush());
+  tap.ingest(bytes(held));    // its passive copy, after the verdict
+  tap.ingest(bytes(unheld));  // the queue was full: only the passive copy
+  REQUIRE(tap.flush());
+
+  CHECK(w->added() == V{"fqdn4-p 203.0.113.10", "fqdn4-p 203.0.113.11"});
+  auto st = tap.stats();
+  CHECK(st.parse.responses_seen == 2);  // each response parsed once
+  CHECK(st.held_copies_skipped == 1);
+  CHECK(st.unheld == 1);
+
+  SECTION("a second copy of the same bytes is not taken for a held one") {
+    tap.ingest(bytes(held));
+    CHECK(tap.stats().unheld == 2);
+    CHECK(tap.stats().parse.responses_seen == 3);
+  }
+}
+
+TEST_CASE("tap: passive copies are not counted unheld while there is no hold") {
+  DnsTap tap(options(), std::make_unique<FakeWriter>());
+  tap.ingest(bytes(response_from(kServer, simple_response("a.example.test", "203.0.113.1", 60))));
+  CHECK(tap.stats().unheld == 0);
+  CHECK(tap.stats().parse.responses_seen == 1);
+}

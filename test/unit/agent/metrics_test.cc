@@ -138,6 +138,8 @@ TEST_CASE("DNS families count the tap's packets by outcome and addresses per pat
   s.parse.untrusted = 2;
   s.parse.malformed = 1;
   s.nflog_enobufs = 3;
+  s.held_copies_skipped = 4;  // received, recognised, not parsed again
+  s.unheld = 5;
   s.names = 2;
   s.addresses = 3;
   std::vector<LearnedName> names(2);
@@ -150,11 +152,12 @@ TEST_CASE("DNS families count the tap's packets by outcome and addresses per pat
   std::string text = serialize(dns_families(s, names));
   CHECK(has_line(text, "wac_dns_tap_up 1"));
   CHECK(has_line(text, "wac_dns_hold_active 1"));
-  CHECK(has_line(text, "wac_dns_packets_total 10"));
+  CHECK(has_line(text, "wac_dns_packets_total 14"));
   CHECK(has_line(text, "wac_dns_responses_parsed_total 7"));
   CHECK(has_line(text, "wac_dns_rejected_total{reason=\"untrusted\"} 2"));
   CHECK(has_line(text, "wac_dns_rejected_total{reason=\"malformed\"} 1"));
   CHECK(has_line(text, "wac_dns_tap_enobufs_total{path=\"log\"} 3"));
+  CHECK(has_line(text, "wac_dns_hold_unheld_total 5"));
   CHECK(has_line(text, "wac_dns_learned_addresses 3"));
   CHECK(has_line(text, "wac_dns_learned_addresses_by_pattern{pattern=\"*.example.test\"} 3"));
   CHECK(has_line(text, "wac_dns_learned_addresses_by_pattern{pattern=\"api.example.test\"} 2"));
