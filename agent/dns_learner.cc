@@ -227,12 +227,17 @@ void DnsLearner::commit_failed(const nft::SetChange& change, SteadyTime now) {
       // write it again, as a refresh, at the next chance.
       entry->second.kernel_expires = kNotProgrammed;
       entry->second.must_refresh = true;
+      retry_pending_ = true;
       ++stats_.elements_forgotten;
     }
   }
 }
 
 void DnsLearner::retry(SteadyTime now, nft::ElementBatch& out) {
+  if (!retry_pending_) return;
+  // Everything still owed is written below; a failed commit of it sets the
+  // flag again (commit_failed), and what has expired is owed nothing.
+  retry_pending_ = false;
   Touched touched;
   for (auto& [name, set] : sets_) {
     for (auto& [addr, e] : set.entries) {

@@ -117,6 +117,9 @@ class DnsLearner {
   DnsLearnerStats stats_;
   DomainSetMap map_;
   bool have_map_ = false;
+  // Some entry may have must_refresh set: retry() scans every set only then
+  // (it runs every second, and the sets hold every learned address).
+  bool retry_pending_ = false;
   std::map<std::string, SetState> sets_;                 // by set name
   std::vector<std::pair<std::string, std::string>> by_id_;  // pattern id -> (set4, set6)
   std::vector<std::string> pattern_of_id_;

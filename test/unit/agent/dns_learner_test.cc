@@ -232,6 +232,25 @@ TEST_CASE("learner: a failed commit is retried as a refresh") {
   }
 }
 
+TEST_CASE("learner: a retry that fails again is retried again, and nothing is retried without a failure") {
+  DnsLearner l(config());
+  publish(l, map_of({{"api.example.com", "a"}}), T0);
+  nft::ElementBatch none;
+  l.retry(T0, none);
+  CHECK(none.empty());
+  nft::ElementBatch b;
+  l.learn({ans("api.example.com", "192.0.2.1", 60)}, T0, b);
+  REQUIRE(b.size() == 1);
+  l.commit_failed(b[0], T0);
+  nft::ElementBatch first;
+  l.retry(T0 + 1s, first);
+  REQUIRE(first.size() == 1);
+  l.commit_failed(first[0], T0 + 1s);
+  nft::ElementBatch second;
+  l.retry(T0 + 2s, second);
+  CHECK(ops(second) == V{"refresh fqdn4-a 192.0.2.1 63000"});
+}
+
 TEST_CASE("learner: elements carry the name that put them there as a comment") {
   DnsLearner l(config());
   publish(l, map_of({{"*.example.com", "w"}}), T0);
