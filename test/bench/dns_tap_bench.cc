@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -132,6 +133,19 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, size_t(p / 100 * double(v.size())))];
 }
 
+// CPU seconds used by every thread but the calling one (the sender spins):
+// the tap's thread, plus the kernel work its syscalls carry (verdicts
+// reinject and forward the held packets). On a shared machine the tap may
+// get less than a core; CPU per response is the figure that does not
+// depend on how much it got.
+double cpu_seconds(int who) {
+  rusage ru{};
+  getrusage(who, &ru);
+  auto secs = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
+double cpu_of_other_threads() { return cpu_seconds(RUSAGE_SELF) - cpu_seconds(RUSAGE_THREAD); }
+
 std::vector<uint32_t> parse_rates(const char* text) {
   std::vector<uint32_t> out;
   for (const char* p = text; *p;) {
@@ -207,10 +221,11 @@ int main(int argc, char** argv) {
               percentile(lat, 99), percentile(lat, 99.9), percentile(lat, 100));
 
   // 2. Sustained rates: every response must be learned, no overrun.
-  std::printf("\n%-10s %-10s %-10s %-14s %-14s %-12s %s\n", "rate/s", "sent", "learned", "nflog overruns",
-              "hold overruns", "p99 us", "result");
+  std::printf("\n%-10s %-10s %-10s %-14s %-14s %-10s %-12s %-12s %s\n", "rate/s", "sent", "learned", "nflog overruns",
+              "hold overruns", "unheld", "p99 us", "tap us/resp", "result");
   for (uint32_t rate : rates) {
     auto before = tap.stats();
+    double cpu_before = cpu_of_other_threads();
     uint32_t first = next, count = rate * seconds;
     auto start = Clock::now();
     for (uint32_t i = 0; i < count; ++i, ++next) {
@@ -230,12 +245,15 @@ int main(int argc, char** argv) {
       ++got;
       rl.push_back(double(c - tl.sent[n].time_since_epoch().count()) / 1000.0);
     }
+    double tap_cpu = cpu_of_other_threads() - cpu_before;
     auto after = tap.stats();
     uint64_t nflog_over = after.nflog_enobufs - before.nflog_enobufs;
     uint64_t hold_over = after.hold_enobufs - before.hold_enobufs;
     bool lossless = got == count && nflog_over == 0 && hold_over == 0;
-    std::printf("%-10u %-10u %-10u %-14llu %-14llu %-12.1f %s\n", rate, count, got, (unsigned long long)nflog_over,
-                (unsigned long long)hold_over, percentile(rl, 99), lossless ? "no loss" : "LOSS");
+    std::printf("%-10u %-10u %-10u %-14llu %-14llu %-10llu %-12.1f %-12.2f %s\n", rate, count, got,
+                (unsigned long long)nflog_over, (unsigned long long)hold_over,
+                (unsigned long long)(after.unheld - before.unheld), percentile(rl, 99),
+                got ? tap_cpu * 1e6 / got : 0.0, lossless ? "no loss" : "LOSS");
   }
   auto st = tap.stats();
   std::printf("\nset %s now holds %zu elements; %llu batches, max commit %lld us, %llu write errors\n", kSet4,
