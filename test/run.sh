@@ -22,7 +22,7 @@ ROOT=$PWD
 MODE=ci; [ "${1:-}" = "--quick" ] && MODE=quick
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
-TIMED_TESTS='integration\.(test_kill_rounds|test_restart|test_egress_gateway)$'
+TIMED_TESTS='integration\.(test_kill_rounds|test_restart|test_egress_gateway|test_soak)$'
 
 bash packaging/install-deps.sh
 
