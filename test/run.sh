@@ -4,10 +4,10 @@
 #   test/run.sh           what CI runs (about 30 min on 2 cores, most of it the
 #                         two builds):
 #     1. release build (gcc, RelWithDebInfo, what the packages ship): unit
-#        tests; the integration tests whose bounds are times (kill -9 rounds
-#        converging within 1 s, restart, egress failover), where only an
-#        optimised build shows the real figure; packaging tests (deb/rpm, a
-#        clean Debian root, systemd)
+#        tests; the integration tests whose bounds are times or rates (kill
+#        -9 rounds converging within 1 s, restart, egress failover, the soak
+#        at 20,000 DNS responses/s), where only an optimised build shows the
+#        real figure; packaging tests (deb/rpm, a clean Debian root, systemd)
 #     2. sanitizer build (clang, ASan + UBSan, -O0; the libraries also carry
 #        libFuzzer's coverage hooks, so one build serves the suite and the
 #        fuzzers): unit tests, every integration test (root, network
