@@ -18,6 +18,10 @@ class Backend {
   virtual Status commit(const Transaction& tx) = 0;
   // Element-only changes through libnftnl/libmnl: one atomic netlink batch.
   virtual Status commit_elements(const ElementBatch& batch) = 0;
+  // Loads sets no rule uses (SetFill): not atomic, so the backend may split
+  // it to bound memory.  After a failure part of it may be applied; the sets
+  // are still unused, and a full sync completes them.
+  virtual Status fill_sets(const SetFills& fills) = 0;
   // Reads the whole `inet wac` table (for reconcile at start and for checks).
   virtual Status read(Snapshot& out) = 0;
 };

@@ -28,6 +28,10 @@ constexpr uint32_t kBatchOverrun = 64 * 1024 + 4096;
 // What one queued ack costs against the receive buffer (skb truesize).
 constexpr int kAckBudget = 1024;
 constexpr int kAckWaitMs = 1000;
+// One batch of a fill (NftnlElementIo::fill), ~17,000 /32 nets with
+// comments.  Measured on kernel 6.18 (50,000 nets, wacd RSS growth / fill
+// time): 4 MiB +45 MB / 0.6 s, 1 MiB +29 MB / 0.5 s, 256 KiB +24 MB / 0.65 s.
+constexpr size_t kFillBatchBytes = 1 << 20;
 
 size_t attr_size(size_t payload) { return MNL_ALIGN(MNL_ATTR_HDRLEN + payload); }
 
@@ -137,7 +141,8 @@ std::vector<KernelElement> encode_element(const SetDecl& set, const ElementKey& 
   return {start, end};
 }
 
-namespace {
+// Named (not anonymous) only so the header can name BatchPlan.
+namespace detail {
 
 // One NEWSETELEM / DELSETELEM message of the batch.
 struct PlannedMessage {
@@ -154,21 +159,27 @@ class BatchPlan {
  public:
   Status add_phase(const SetDecl& set, const std::vector<Element>& elements, bool add) {
     for (const auto& e : elements) {
-      ElementKey key;
-      if (auto st = prepare_element(set, e, add, key); !st) return st;
-      auto encoded = encode_element(set, key, e, add);
-      size_t size = 0;
-      for (const auto& k : encoded) size += k.encoded_size();
-      PlannedMessage& m = current(set, add, size);
-      for (auto& k : encoded) {
-        m.elements.push_back(std::move(k));
-        m.origin.push_back(&e);
-      }
-      m.payload += size;
+      if (auto st = add_element(set, e, add); !st) return st;
     }
     return Status::Ok();
   }
+  Status add_element(const SetDecl& set, const Element& e, bool add) {
+    ElementKey key;
+    if (auto st = prepare_element(set, e, add, key); !st) return st;
+    auto encoded = encode_element(set, key, e, add);
+    size_t size = 0;
+    for (const auto& k : encoded) size += k.encoded_size();
+    PlannedMessage& m = current(set, add, size);
+    for (auto& k : encoded) {
+      m.elements.push_back(std::move(k));
+      m.origin.push_back(&e);
+    }
+    m.payload += size;
+    payload_ += size;
+    return Status::Ok();
+  }
   std::vector<PlannedMessage>& messages() { return messages_; }
+  size_t payload() const { return payload_; }  // bytes of elements planned so far
 
  private:
   PlannedMessage& current(const SetDecl& set, bool add, size_t size) {
@@ -182,7 +193,15 @@ class BatchPlan {
     return messages_.back();
   }
   std::vector<PlannedMessage> messages_;
+  size_t payload_ = 0;
 };
+
+}  // namespace detail
+
+namespace {
+
+using detail::BatchPlan;
+using detail::PlannedMessage;
 
 NftnlSetElem to_nftnl(const KernelElement& k) {
   NftnlSetElem e(nftnl_set_elem_alloc());
@@ -305,20 +324,60 @@ Status NftnlElementIo::ensure_open() {
   return Status::Ok();
 }
 
+namespace {
+
+Status check_set(const SetDecl& set) {
+  if (auto st = check_name("set", set.name); !st) return st;
+  if (set.interval && set.key == KeyType::Ifname) {
+    return Status::Error("set '" + set.name + "': interval sets of ifname are not supported", EINVAL);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status NftnlElementIo::commit(const ElementBatch& batch) {
   if (auto st = ensure_open(); !st) return st;
   BatchPlan plan;
   for (const auto& change : batch) {
-    if (auto st = check_name("set", change.set.name); !st) return st;
-    if (change.set.interval && change.set.key == KeyType::Ifname) {
-      return Status::Error("set '" + change.set.name + "': interval sets of ifname are not supported", EINVAL);
-    }
+    if (auto st = check_set(change.set); !st) return st;
     if (auto st = plan.add_phase(change.set, change.remove, false); !st) return st;
     if (auto st = plan.add_phase(change.set, change.add, true); !st) return st;
     if (auto st = plan.add_phase(change.set, change.refresh, true); !st) return st;
     if (auto st = plan.add_phase(change.set, change.refresh, false); !st) return st;
     if (auto st = plan.add_phase(change.set, change.refresh, true); !st) return st;
   }
+  return send_batch(plan);
+}
+
+// A fill is a series of batches of about kFillBatchBytes each, every one
+// planned, built, sent and acknowledged before the next is planned: memory
+// stays bounded by one batch whatever the number of elements (10^6 /32 nets
+// are ~64 MB on the wire, several times that as plan and libnftnl objects).
+Status NftnlElementIo::fill(const SetFills& fills) {
+  if (auto st = ensure_open(); !st) return st;
+  BatchPlan plan;
+  auto send_when_full = [&]() -> Status {
+    if (plan.payload() < kFillBatchBytes) return Status::Ok();
+    Status st = send_batch(plan);
+    plan = BatchPlan();
+    return st;
+  };
+  for (const auto& fill : fills) {
+    if (auto st = check_set(fill.set); !st) return st;
+    for (const auto& e : fill.remove) {
+      if (auto st = plan.add_element(fill.set, e, false); !st) return st;
+      if (auto st = send_when_full(); !st) return st;
+    }
+    for (const Element* e : fill.add) {
+      if (auto st = plan.add_element(fill.set, *e, true); !st) return st;
+      if (auto st = send_when_full(); !st) return st;
+    }
+  }
+  return send_batch(plan);
+}
+
+Status NftnlElementIo::send_batch(detail::BatchPlan& plan) {
   auto& messages = plan.messages();
   if (messages.empty()) return Status::Ok();
 

@@ -17,6 +17,10 @@
 
 namespace wac::nft {
 
+namespace detail {
+class BatchPlan;  // element_io.cc
+}
+
 // One element as it goes on the wire (what nft sends for the same text).
 struct KernelElement {
   std::vector<uint8_t> key;    // 4 / 16 address bytes, or IFNAMSIZ zero-padded name
@@ -57,6 +61,11 @@ class NftnlElementIo : public ElementWriter {
   // re-adding an identical element is a no-op.
   Status commit(const ElementBatch& batch) override;
 
+  // Loads sets no rule uses (see SetFill): not one batch but a series of
+  // bounded ones, each atomic; a failure stops the series with the earlier
+  // batches applied.  Errors name the set and the element as commit's do.
+  Status fill(const SetFills& fills);
+
   // The elements of one set as the kernel holds them: interval sets come
   // back as the CIDR / address / range text they were written as;
   // timeout_ms is the time remaining.
@@ -72,6 +81,8 @@ class NftnlElementIo : public ElementWriter {
 
  private:
   Status ensure_open();
+  // Builds, sends and acknowledges one planned batch.
+  Status send_batch(detail::BatchPlan& plan);
 
   netlink::MnlSocket sock_;
   Status open_status_;

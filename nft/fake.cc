@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cctype>
 #include <cstring>
+#include <limits>
+#include <utility>
 
 #include "nft/syntax.h"
 
@@ -24,31 +25,6 @@ using FakeSet = FakeBackend::FakeSet;
 
 Status fail(int err, const std::string& what) {
   return Status::Error(what + ": " + std::strerror(err), err);
-}
-
-bool is_name_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' || c == '-';
-}
-
-// Splits rule text into whitespace/brace/comma separated words, skipping
-// quoted strings.
-std::vector<std::string> words_outside_quotes(std::string_view rule) {
-  std::vector<std::string> words;
-  std::string cur;
-  bool in_quotes = false;
-  for (char c : rule) {
-    if (c == '"') in_quotes = !in_quotes;
-    if (in_quotes || c == '"') continue;
-    if (std::isspace(static_cast<unsigned char>(c)) || c == '{' || c == '}' || c == ',') {
-      if (!cur.empty()) words.push_back(std::move(cur));
-      cur.clear();
-      if (c == ',') words.push_back(",");
-      continue;
-    }
-    cur += c;
-  }
-  if (!cur.empty()) words.push_back(std::move(cur));
-  return words;
 }
 
 const Chain* find_chain(const State& s, const std::string& name) {
@@ -305,22 +281,6 @@ void render_chain(std::string& out, const Chain& c) {
 
 }  // namespace
 
-RuleReferences rule_references(std::string_view rule) {
-  RuleReferences refs;
-  auto words = words_outside_quotes(rule);
-  for (size_t i = 0; i < words.size(); ++i) {
-    const std::string& w = words[i];
-    if (w.size() > 1 && w[0] == '@') {
-      size_t end = 1;
-      while (end < w.size() && is_name_char(w[end])) ++end;
-      bool raw_payload = i + 1 < words.size() && words[i + 1] == ",";  // @nh,16,8
-      if (end == w.size() && !raw_payload) refs.sets.push_back(w.substr(1));
-    }
-    if ((w == "jump" || w == "goto") && i + 1 < words.size()) refs.chains.push_back(words[i + 1]);
-  }
-  return refs;
-}
-
 Status FakeBackend::fail_injected(std::optional<std::string>& injected) {
   std::string message = std::move(*injected);
   injected.reset();
@@ -331,7 +291,8 @@ Status FakeBackend::fail_injected(std::optional<std::string>& injected) {
 Status FakeBackend::commit(const Transaction& tx) {
   ++commit_calls_;
   last_transaction_text_ = tx.render();
-  if (fail_commit_) return fail_injected(fail_commit_);
+  transaction_texts_.push_back(last_transaction_text_);
+  if (fail_commit_ && fail_commit_in_-- == 0) return fail_injected(fail_commit_);
   if (auto st = validate(tx); !st) {
     ++failed_calls_;
     return st;
@@ -359,6 +320,53 @@ Status FakeBackend::commit_elements(const ElementBatch& batch) {
     }
   }
   state_ = std::move(working);
+  return Status::Ok();
+}
+
+Status FakeBackend::fill_sets(const SetFills& fills) {
+  ++fill_calls_;
+  std::optional<InjectedFill> injected = std::exchange(fail_fill_, std::nullopt);
+  size_t budget = injected ? injected->applied : std::numeric_limits<size_t>::max();
+  Status st = Status::Ok();
+  for (const auto& fill : fills) {
+    st = fill_one(fill, budget);
+    if (!st) break;
+  }
+  // Injected: its budget ran out, or everything was applied (a lost ack).
+  if (injected && (st.ok() || budget == 0)) st = Status::Error(injected->message, EIO);
+  if (!st) ++failed_calls_;
+  return st;
+}
+
+// Element by element, straight into the state: a fill is not atomic.
+// Stops with an error when `budget` (elements before an injected failure)
+// runs out.
+Status FakeBackend::fill_one(const SetFill& fill, size_t& budget) {
+  const std::string& name = fill.set.name;
+  auto it = state_.sets.find(name);
+  if (!state_.table || it == state_.sets.end()) return fail(ENOENT, "fill set '" + name + "'");
+  const SetDecl& have = it->second.decl;
+  if (have.key != fill.set.key || have.interval != fill.set.interval || have.verdict_map != fill.set.verdict_map) {
+    return fail(EINVAL, "fill set '" + name + "': declaration does not match the existing set");
+  }
+  if (auto who = set_referrer(state_, name)) {
+    return fail(EPERM, "fill set '" + name + "': in use by " + *who + " (packets would see it half loaded)");
+  }
+  auto spend = [&] {
+    if (budget == 0) return false;
+    --budget;
+    return true;
+  };
+  for (const auto& e : fill.remove) {
+    if (!spend()) return fail(EIO, "injected");
+    if (auto st = delete_element(state_, name, e); !st) return st;
+    ++filled_elements_;
+  }
+  for (const Element* e : fill.add) {
+    if (!spend()) return fail(EIO, "injected");
+    if (auto st = add_element(state_, name, *e); !st) return st;
+    ++filled_elements_;
+  }
   return Status::Ok();
 }
 
@@ -393,7 +401,14 @@ std::string FakeBackend::render() const {
   return out + "}\n";
 }
 
-void FakeBackend::fail_next_commit(std::string message) { fail_commit_ = std::move(message); }
+void FakeBackend::fail_next_commit(std::string message) { fail_commit(1, std::move(message)); }
+void FakeBackend::fail_commit(int nth, std::string message) {
+  fail_commit_ = std::move(message);
+  fail_commit_in_ = nth - 1;
+}
+void FakeBackend::fail_next_fill(size_t applied, std::string message) {
+  fail_fill_ = InjectedFill{applied, std::move(message)};
+}
 void FakeBackend::fail_next_element_batch(std::string message) { fail_elements_ = std::move(message); }
 
 void FakeBackend::advance_time(uint32_t ms) {

@@ -115,6 +115,20 @@ struct SetChange {
 };
 using ElementBatch = std::vector<SetChange>;
 
+// Elements for a set that no rule uses (yet): a sync declares its new sets
+// empty in one transaction, loads them with fills, and only then commits the
+// rules that use them.  No packet can see such a set half loaded, so fills
+// need not be atomic, which lets them go through bounded libnftnl batches
+// instead of the libnftables text transaction.  Per set: remove, then add.
+struct SetFill {
+  SetDecl set;
+  // Borrowed from the caller (the desired state): no copy of a large set.
+  std::vector<const Element*> add;
+  // Stale elements of a set a failed sync left behind, read from the kernel.
+  std::vector<Element> remove;
+};
+using SetFills = std::vector<SetFill>;
+
 // What the kernel holds in `inet wac`, as read back at start or for checks.
 struct Snapshot {
   bool table_exists = false;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <unordered_set>
 
@@ -264,6 +265,51 @@ Status validate(const Transaction& tx) {
     }
   }
   return Status::Ok();
+}
+
+namespace {
+
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '/' || c == '-';
+}
+
+// Splits rule text into whitespace/brace/comma separated words, skipping
+// quoted strings.
+std::vector<std::string> words_outside_quotes(std::string_view rule) {
+  std::vector<std::string> words;
+  std::string cur;
+  bool in_quotes = false;
+  for (char c : rule) {
+    if (c == '"') in_quotes = !in_quotes;
+    if (in_quotes || c == '"') continue;
+    if (std::isspace(static_cast<unsigned char>(c)) || c == '{' || c == '}' || c == ',') {
+      if (!cur.empty()) words.push_back(std::move(cur));
+      cur.clear();
+      if (c == ',') words.push_back(",");
+      continue;
+    }
+    cur += c;
+  }
+  if (!cur.empty()) words.push_back(std::move(cur));
+  return words;
+}
+
+}  // namespace
+
+RuleReferences rule_references(std::string_view rule) {
+  RuleReferences refs;
+  auto words = words_outside_quotes(rule);
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& w = words[i];
+    if (w.size() > 1 && w[0] == '@') {
+      size_t end = 1;
+      while (end < w.size() && is_name_char(w[end])) ++end;
+      bool raw_payload = i + 1 < words.size() && words[i + 1] == ",";  // @nh,16,8
+      if (end == w.size() && !raw_payload) refs.sets.push_back(w.substr(1));
+    }
+    if ((w == "jump" || w == "goto") && i + 1 < words.size()) refs.chains.push_back(words[i + 1]);
+  }
+  return refs;
 }
 
 }  // namespace wac::nft

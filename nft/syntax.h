@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "netlink/status.h"
 #include "nft/ruleset.h"
@@ -51,6 +52,14 @@ struct Verdict {
 };
 // "accept" | "drop" | "continue" | "return" | "jump NAME" | "goto NAME".
 Status parse_verdict(std::string_view text, Verdict& out);
+
+// The set and chain names a rule refers to (`@set`, `jump chain`,
+// `goto chain`), outside quoted strings: what a rule keeps in use.
+struct RuleReferences {
+  std::vector<std::string> sets;
+  std::vector<std::string> chains;
+};
+RuleReferences rule_references(std::string_view rule);
 
 // Checks every name, rule, verdict and timeout a transaction carries, so a
 // bad one is reported by field instead of as an nft syntax error.

@@ -415,6 +415,60 @@ TEST_CASE("large element batches are split into messages but stay one transactio
   CHECK(elements_of(*kernel, "fqdn-9a8b7c6d").size() == 20000);
 }
 
+namespace {
+
+// `count` adjacent /32 nets from 10.0.0.0, as a network set's.
+std::vector<Element> host_nets(int count) {
+  std::vector<Element> out;
+  for (int i = 0; i < count; ++i) {
+    out.push_back(elem("10." + std::to_string(i >> 16) + "." + std::to_string((i >> 8) & 255) + "." +
+                           std::to_string(i & 255) + "/32",
+                       "netset big"));
+  }
+  return out;
+}
+
+std::vector<const Element*> pointers(const std::vector<Element>& elements) {
+  std::vector<const Element*> out;
+  for (const auto& e : elements) out.push_back(&e);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a fill of an unused set goes as several bounded batches") {
+  ScopedNetns ns;
+  auto kernel = make_kernel_backend();
+  Transaction tx;
+  tx.add_table();
+  const SetDecl big = set_decl("sel4-big", KeyType::Ipv4Addr, true, false, "set == 'big'");
+  tx.add_set(big);
+  REQUIRE(kernel->commit(tx).ok());
+  const std::vector<Element> nets = host_nets(150000);  // 300,000 kernel elements, ~13 MB on the wire
+  NftnlElementIo io;
+  Status st = io.fill({{big, pointers(nets), {}}});
+  INFO(st.message());
+  REQUIRE(st.ok());
+  CHECK(io.stats().batches >= 3);
+  auto have = elements_of(*kernel, "sel4-big");
+  REQUIRE(have.size() == nets.size());
+  CHECK(have.front().comment == "netset big");
+
+  // Stale elements go first; a failure in a later batch (deleting an element
+  // another set does not have) keeps the earlier batches.
+  const std::vector<Element> more = host_nets(300000);
+  const SetDecl other = set_decl("sel4-other", KeyType::Ipv4Addr, true, false);
+  Transaction declare_other;
+  declare_other.add_set(other);
+  REQUIRE(kernel->commit(declare_other).ok());
+  st = io.fill({{big, pointers(more), {nets[0]}}, {other, {}, {elem("192.0.2.99")}}});
+  REQUIRE_FALSE(st.ok());
+  CHECK_THAT(st.message(), Catch::Contains("192.0.2.99"));
+  have = elements_of(*kernel, "sel4-big");
+  CHECK(have.size() > nets.size());
+  CHECK(have.size() < more.size());
+}
+
 TEST_CASE("the standalone element writer works on its own socket") {
   ScopedNetns ns;
   auto kernel = make_kernel_backend();

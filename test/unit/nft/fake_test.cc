@@ -304,3 +304,64 @@ TEST_CASE("rule references are found outside quotes only") {
   refs = rule_references("@nh,16,8 0x10 accept");  // raw payload, not a set
   CHECK(refs.sets.empty());
 }
+
+TEST_CASE("fake: fill_sets loads an unused set, removals first") {
+  FakeBackend f = populated();
+  Transaction tx;
+  tx.add_set(set("fresh", true));
+  tx.add_element("fresh", e("192.0.2.0/24"));
+  REQUIRE(f.commit(tx).ok());
+  Element a = e("10.1.0.0/16"), b = e("192.0.2.0/25");
+  REQUIRE(f.fill_sets({{set("fresh", true), {&a, &b}, {e("192.0.2.0/24")}}}).ok());
+  CHECK(f.fill_calls() == 1);
+  CHECK(f.filled_elements() == 3);
+  std::string text = f.render();
+  CHECK(text.find("10.1.0.0/16") != std::string::npos);
+  CHECK(text.find("192.0.2.0/25") != std::string::npos);
+  CHECK(text.find("192.0.2.0/24") == std::string::npos);
+}
+
+TEST_CASE("fake: fill_sets refuses a set a rule uses, and a missing set") {
+  FakeBackend f = populated();
+  Element a = e("10.0.0.0/8");
+  auto st = f.fill_sets({{set("sel", true), {&a}, {}}});
+  CHECK(st.errno_value() == EPERM);
+  CHECK_THAT(st.message(), Catch::Contains("pod-a"));
+  CHECK(f.fill_sets({{set("nope", true), {&a}, {}}}).errno_value() == ENOENT);
+  CHECK(f.failed_calls() == 2);
+}
+
+TEST_CASE("fake: an injected fill failure leaves the elements before it applied") {
+  FakeBackend f = populated();
+  Transaction tx;
+  tx.add_set(set("one"));
+  tx.add_set(set("two"));
+  REQUIRE(f.commit(tx).ok());
+  Element a = e("192.0.2.1"), b = e("192.0.2.2"), c = e("192.0.2.3");
+  SetFills fills{{set("one"), {&a, &b}, {}}, {set("two"), {&c}, {}}};
+  f.fail_next_fill(3 - 1, "boom");
+  auto st = f.fill_sets(fills);
+  CHECK_FALSE(st.ok());
+  CHECK(st.message() == "boom");
+  CHECK(f.filled_elements() == 2);
+  Snapshot snap;
+  REQUIRE(f.read(snap).ok());
+  CHECK(snap.elements["one"].size() == 2);
+  CHECK(snap.elements["two"].empty());
+  // Only the next fill fails; applying everything then failing is a lost ack.
+  REQUIRE(f.fill_sets(fills).ok());
+  f.fail_next_fill(100);
+  CHECK_FALSE(f.fill_sets(fills).ok());
+}
+
+TEST_CASE("fake: fail_commit fails only the nth commit from now") {
+  FakeBackend f;
+  Transaction tx;
+  tx.add_table();
+  f.fail_commit(2, "second");
+  CHECK(f.commit(tx).ok());
+  auto st = f.commit(tx);
+  CHECK(st.message() == "second");
+  CHECK(f.commit(tx).ok());
+  CHECK(f.transaction_texts().size() == 3);
+}
