@@ -1,9 +1,12 @@
 // Brings the kernel to the desired state: the smallest change that gets
-// there, always as one atomic operation.  Element-only changes take the fast
-// path (one libnftnl batch); anything structural is one libnftables
-// transaction that also carries the element changes.  After a failure, or at
-// start, a full sync reads the table back and reconciles everything in one
-// transaction without ever flushing a working ruleset first.
+// there, never half applied as far as a packet can tell.  Element-only
+// changes take the fast path (one libnftnl batch).  Anything structural is a
+// SyncPlan of three kernel steps: a libnftables transaction declaring the
+// new chains and sets, empty and unused; libnftnl batches loading the new
+// sets; a second transaction with the rules that use them, the element
+// changes of sets in use and the deletions.  After a failure, or at start, a
+// full sync reads the table back and reconciles everything the same way
+// without ever flushing a working ruleset first.
 #pragma once
 #include <chrono>
 #include <map>
@@ -18,10 +21,23 @@ struct SyncResult {
   enum class Path { Nothing, Elements, Transaction, Full };
   Path path = Path::Nothing;
   Status status;
-  size_t operations = 0;  // ops in the transaction, or elements in the batch
+  size_t operations = 0;  // ops in the transactions plus elements loaded, or elements in the batch
   std::chrono::microseconds duration{0};
 };
 const char* path_name(SyncResult::Path p);
+
+// One structural sync.  Only `apply` changes what packets see: `declare`
+// adds objects nothing refers to, `fill` loads sets nothing uses yet.
+// `fill` borrows elements of the DesiredState it was planned from.
+struct SyncPlan {
+  nft::Transaction declare;  // 1: table, new regular chains, new sets (all empty)
+  nft::SetFills fill;        // 2: elements of sets no rule uses
+  nft::Transaction apply;    // 3: rules, element changes of sets in use, deletions
+  size_t operations() const;
+  // The three steps as one nft script (the fill as `add element` commands):
+  // what the kernel ends up with, for golden tests.
+  std::string render() const;
+};
 
 class Syncer {
  public:
@@ -34,13 +50,15 @@ class Syncer {
   size_t programmed_chains() const { return chains_.size(); }
   size_t programmed_sets() const { return sets_.size(); }
 
-  // The transactions, exposed for tests and `--dry-run` style checks.
-  static nft::Transaction full_transaction(const DesiredState& desired, const nft::Snapshot& kernel);
+  // The plans, exposed for tests and `--dry-run` style checks.
+  static SyncPlan full_plan(const DesiredState& desired, const nft::Snapshot& kernel);
 
  private:
   bool structural_change(const DesiredState& desired) const;
-  nft::Transaction incremental_transaction(const DesiredState& desired) const;
+  SyncPlan incremental_plan(const DesiredState& desired) const;
   nft::ElementBatch element_batch(const DesiredState& desired) const;
+  // The three steps in order; stops at the first failure.
+  Status execute(const SyncPlan& plan);
   SyncResult full_sync(DesiredState& desired);
   // `everything` after a full sync; else only the chains that changed.
   void mark_programmed(DesiredState& desired, bool everything);

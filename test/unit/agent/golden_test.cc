@@ -88,7 +88,7 @@ std::string golden_ruleset() {
   np.egress = {corp, no_smtp, api};
   c.upsert_policy({model::Kind::NetworkPolicy, "shop", "db"}, np);
   c.recompute();
-  return Syncer::full_transaction(c.desired(), nft::Snapshot{}).render();
+  return Syncer::full_plan(c.desired(), nft::Snapshot{}).render();
 }
 
 std::string read_file(const std::string& path) {

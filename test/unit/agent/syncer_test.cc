@@ -188,3 +188,204 @@ TEST_CASE("after a failed incremental sync the full sync programs every change, 
   CHECK(w.kernel.render().find("chain gnp-allow-fe-ingress") != std::string::npos);
   CHECK(w.sync().path == SyncResult::Path::Nothing);
 }
+
+// ---------------------------------------------------------------------------
+// Structural syncs in three steps: declare (empty, unused), fill, apply.
+
+namespace {
+
+bool has(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
+
+model::NetworkSet partners(int nets) {
+  model::NetworkSet s{"", "partners", {{"kind", "partner"}}, {}, {}};
+  for (int i = 0; i < nets; ++i) s.nets.push_back(Cidr::host(IpAddr::v4((198u << 24) | (18u << 16) | uint32_t(i))));
+  return s;
+}
+
+model::Policy egress_to_partners() {
+  model::Policy p;
+  p.name = "to-partners";
+  p.order = 5;
+  p.selector = "app == 'db'";
+  p.applies_egress = true;
+  model::Rule r;
+  r.destination.selector = "kind == 'partner'";
+  p.egress = {r};
+  return p;
+}
+
+const model::Key kPartners{model::Kind::GlobalNetworkPolicy, "", "to-partners"};
+
+// The kernel a sync of `setup` onto an empty table leaves.
+std::string clean_render(const std::function<void(Calculator&)>& setup) {
+  World w;
+  setup(w.calc);
+  auto r = w.sync();
+  REQUIRE(r.status.ok());
+  return w.kernel.render();
+}
+
+void db_with_partners(Calculator& c) {
+  c.upsert_endpoint(ep("db", "node1", "10.244.1.2/32", {{"app", "db"}}));
+  c.upsert_network_set(partners(40));
+  c.upsert_policy(kPartners, egress_to_partners());
+}
+
+}  // namespace
+
+TEST_CASE("a cold sync declares, then loads sets by fill, then commits the rules") {
+  World w;
+  db_with_partners(w.calc);
+  auto r = w.sync();
+  REQUIRE(r.status.ok());
+  CHECK(r.path == SyncResult::Path::Full);
+  REQUIRE(w.kernel.transaction_texts().size() == 2);
+  const std::string& declare = w.kernel.transaction_texts()[0];
+  const std::string& apply = w.kernel.transaction_texts()[1];
+  // Step 1 only adds empty objects nothing refers to; base chains wait for their rules.
+  CHECK(has(declare, "add set inet wac sel4-"));
+  CHECK(has(declare, "add chain inet wac gnp-to-partners-egress"));
+  CHECK_FALSE(has(declare, "hook"));
+  CHECK_FALSE(has(declare, "add rule"));
+  CHECK_FALSE(has(declare, "add element"));
+  // Step 2: every element of the new sets, none as text.
+  CHECK(w.kernel.fill_calls() == 1);
+  CHECK(w.kernel.filled_elements() >= 40 + 2);  // the partners' nets, the pod in the to-pod and from-pod maps
+  CHECK_FALSE(has(apply, "add element"));
+  CHECK(has(apply, "hook forward"));
+  CHECK(has(w.kernel.render(), "198.18.0.39"));
+  CHECK(r.operations == Syncer::full_plan(w.calc.desired(), nft::Snapshot{}).operations());
+}
+
+TEST_CASE("a policy with a new set loads it by fill before the rule using it") {
+  World w;
+  w.calc.upsert_endpoint(ep("db", "node1", "10.244.1.2/32", {{"app", "db"}}));
+  w.calc.upsert_network_set(partners(40));
+  REQUIRE(w.sync().status.ok());
+  const size_t filled = w.kernel.filled_elements();
+  const size_t commits = w.kernel.transaction_texts().size();
+  w.calc.upsert_policy(kPartners, egress_to_partners());
+  auto r = w.sync();
+  REQUIRE(r.status.ok());
+  CHECK(r.path == SyncResult::Path::Transaction);
+  CHECK(w.kernel.filled_elements() == filled + 40);
+  REQUIRE(w.kernel.transaction_texts().size() == commits + 2);
+  CHECK_FALSE(has(w.kernel.transaction_texts().back(), "add element"));
+  CHECK(w.kernel.render() == clean_render(db_with_partners));
+}
+
+TEST_CASE("a change of a set in use stays in the rules' transaction") {
+  World w;
+  db_with_partners(w.calc);
+  REQUIRE(w.sync().status.ok());
+  const int fills = w.kernel.fill_calls();
+  // A new policy chain and one more net in a set the old rules use: one atomic change.
+  w.calc.upsert_network_set(partners(41));
+  w.calc.upsert_policy(kPolicy, allow_db_from_fe());
+  auto r = w.sync();
+  REQUIRE(r.status.ok());
+  CHECK(r.path == SyncResult::Path::Transaction);
+  CHECK(has(w.kernel.transaction_texts().back(), "198.18.0.40"));
+  CHECK(w.kernel.fill_calls() == fills);  // the policy's new set is empty: nothing to fill
+}
+
+TEST_CASE("a failure in any step of a structural sync is repaired by the full sync that follows") {
+  auto setup = [](Calculator& c) {
+    c.upsert_endpoint(ep("db", "node1", "10.244.1.2/32", {{"app", "db"}}));
+    c.upsert_network_set(partners(40));
+  };
+  const std::string want = clean_render(db_with_partners);
+  for (int step = 1; step <= 3; ++step) {
+    DYNAMIC_SECTION("failing step " << step) {
+      World w;
+      setup(w.calc);
+      REQUIRE(w.sync().status.ok());
+      w.calc.upsert_policy(kPartners, egress_to_partners());
+      if (step == 1) w.kernel.fail_commit(1, "declare refused");
+      if (step == 2) w.kernel.fail_next_fill(7, "fill refused");
+      if (step == 3) w.kernel.fail_commit(2, "rules refused");
+      auto r = w.sync();
+      REQUIRE(r.status.ok());
+      CHECK(r.path == SyncResult::Path::Full);
+      CHECK(w.kernel.failed_calls() == 1);
+      CHECK(w.kernel.render() == want);
+      CHECK(w.sync().path == SyncResult::Path::Nothing);
+    }
+  }
+}
+
+TEST_CASE("a failed fill leaves the rules as they were and the loaded set unused") {
+  World w;
+  w.calc.upsert_endpoint(ep("db", "node1", "10.244.1.2/32", {{"app", "db"}}));
+  w.calc.upsert_network_set(partners(40));
+  REQUIRE(w.sync().status.ok());
+  nft::Snapshot before;
+  REQUIRE(w.kernel.read(before).ok());
+  w.calc.upsert_policy(kPartners, egress_to_partners());
+  w.kernel.fail_next_fill(10, "fill refused");
+  w.kernel.fail_commit(2, "repair refused too");  // the full sync's rules
+  auto r = w.sync();
+  REQUIRE_FALSE(r.status.ok());
+  CHECK(w.syncer.needs_full_sync());
+  CHECK_THAT(r.status.message(), Catch::Contains("loading new sets: fill refused"));
+  // The failed full sync still completed the new set (unused, so by fill),
+  // but no rule uses it and every old chain has its old rules.
+  nft::Snapshot now;
+  REQUIRE(w.kernel.read(now).ok());
+  CHECK(has(w.kernel.render(), "198.18.0.39"));
+  for (const auto& [name, chain] : before.chains) CHECK(now.chains.at(name).rules == chain.rules);
+  for (const auto& [name, chain] : now.chains)
+    for (const auto& rule : chain.rules) CHECK_FALSE(has(rule, "to-partners"));
+  r = w.sync();
+  REQUIRE(r.status.ok());
+  CHECK(w.kernel.render() == clean_render(db_with_partners));
+}
+
+TEST_CASE("a full sync completes an unused half-loaded set by fill and drops its stale elements") {
+  World w;
+  db_with_partners(w.calc);
+  REQUIRE(w.sync().status.ok());
+  // The kernel as a failed cold sync could leave it: the set declared and
+  // partly loaded (plus an element it should not have), no rules.
+  nft::Snapshot snap;
+  REQUIRE(w.kernel.read(snap).ok());
+  std::string set_name;
+  for (const auto& [name, decl] : snap.sets)
+    if (decl.comment == "kind == 'partner'" && decl.key == nft::KeyType::Ipv4Addr) set_name = name;
+  REQUIRE_FALSE(set_name.empty());
+  World leftover;
+  nft::Transaction tx;
+  tx.add_table();
+  tx.add_set(snap.sets.at(set_name));
+  for (size_t i = 0; i < 10; ++i) tx.add_element(set_name, snap.elements.at(set_name)[i]);
+  tx.add_element(set_name, {"203.0.113.7", "", "", std::nullopt});
+  REQUIRE(leftover.kernel.commit(tx).ok());
+  db_with_partners(leftover.calc);
+  auto r = leftover.sync();
+  REQUIRE(r.status.ok());
+  CHECK(leftover.kernel.fill_calls() == 1);
+  const std::string& apply = leftover.kernel.transaction_texts().back();
+  CHECK_FALSE(has(apply, "element inet wac " + set_name));
+  CHECK(leftover.kernel.render() == w.kernel.render());
+}
+
+TEST_CASE("a full sync repairs a set in use inside the rules' transaction") {
+  World w;
+  db_with_partners(w.calc);
+  REQUIRE(w.sync().status.ok());
+  nft::Snapshot snap;
+  REQUIRE(w.kernel.read(snap).ok());
+  std::string set_name;
+  for (const auto& [name, decl] : snap.sets)
+    if (decl.comment == "kind == 'partner'" && decl.key == nft::KeyType::Ipv4Addr) set_name = name;
+  REQUIRE_FALSE(set_name.empty());
+  const std::string want = w.kernel.render();
+  // Someone else removes a net from the set the rules use.
+  REQUIRE(w.kernel.commit_elements({{snap.sets.at(set_name), {}, {snap.elements.at(set_name)[3]}, {}}}).ok());
+  const int fills = w.kernel.fill_calls();
+  w.syncer.request_full_sync();
+  REQUIRE(w.sync().status.ok());
+  CHECK(w.kernel.fill_calls() == fills);
+  CHECK(has(w.kernel.transaction_texts().back(), "add element inet wac " + set_name));
+  CHECK(w.kernel.render() == want);
+}
