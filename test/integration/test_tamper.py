@@ -21,7 +21,12 @@ def by_object(ruleset):
     """The table's sets, maps and chains in name order: a table rebuilt from
     scratch lists its objects in creation order, which carries no meaning."""
     objects, current = [], []
-    for line in wacnet.normalize_ruleset(ruleset).splitlines():
+    lines = wacnet.normalize_ruleset(ruleset).rstrip().splitlines()
+    # The table's own closing brace goes apart, not with whichever object
+    # happens to be created last.
+    if lines and lines[-1] == "}":
+        objects.append(lines.pop())
+    for line in lines:
         if re.match(r"\s+(set|map|chain) ", line) and current:
             objects.append("\n".join(current).strip())
             current = []
