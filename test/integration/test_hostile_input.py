@@ -207,7 +207,7 @@ def lab():
 
 @pytest.fixture
 def fresh_lab(topo):
-    """A lab of its own (set up outside the test, so a setup failure is not taken for the xfail)."""
+    """A lab of its own (set up outside the test, so a setup failure is not taken for what the test checks)."""
     return Lab(topo)
 
 
