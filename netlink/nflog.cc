@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <optional>
 
 namespace wac::netlink {
 
@@ -54,6 +56,18 @@ int collect_attr(const nlattr* attr, void* data) {
   return MNL_CB_OK;
 }
 
+// The packet's wall-clock time as the kernel stamped it, if a time_point
+// can hold it: a corrupt or hostile value must not overflow the conversion
+// to nanoseconds (found by netlink_fuzz).
+std::optional<std::chrono::system_clock::time_point> kernel_time(const nfulnl_msg_packet_timestamp& ts) {
+  constexpr uint64_t kMaxSeconds = uint64_t{1} << 33;  // the year 2242; in ns still far below INT64_MAX
+  uint64_t sec = be64toh(ts.sec), usec = be64toh(ts.usec);
+  if (sec > kMaxSeconds || usec >= 1'000'000) return std::nullopt;
+  auto since_epoch = std::chrono::seconds(sec) + std::chrono::microseconds(usec);
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(since_epoch));
+}
+
 }  // namespace
 
 bool parse_nflog_packet(const nlmsghdr* nlh, NflogPacket& out) {
@@ -85,16 +99,14 @@ bool parse_nflog_packet(const nlmsghdr* nlh, NflogPacket& out) {
     auto* text = static_cast<const char*>(mnl_attr_get_payload(tb[NFULA_PREFIX]));
     out.prefix = std::string_view(text, strnlen(text, mnl_attr_get_payload_len(tb[NFULA_PREFIX])));
   }
+  std::optional<std::chrono::system_clock::time_point> stamped;
   if (tb[NFULA_TIMESTAMP] && mnl_attr_get_payload_len(tb[NFULA_TIMESTAMP]) >= sizeof(nfulnl_msg_packet_timestamp)) {
     nfulnl_msg_packet_timestamp ts;
     std::memcpy(&ts, mnl_attr_get_payload(tb[NFULA_TIMESTAMP]), sizeof ts);
-    auto since_epoch = std::chrono::seconds(be64toh(ts.sec)) + std::chrono::microseconds(be64toh(ts.usec));
-    out.timestamp = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(since_epoch));
-    out.kernel_timestamp = true;
-  } else {
-    out.timestamp = std::chrono::system_clock::now();
+    stamped = kernel_time(ts);
   }
+  out.kernel_timestamp = stamped.has_value();
+  out.timestamp = stamped.value_or(std::chrono::system_clock::now());
   return true;
 }
 
